@@ -1,0 +1,3 @@
+//! Thin binaries composed from the `ha-rs` crates: `ha-sim` (the simulated-cluster demo),
+//! and later `hakeepd`, `ipvsctl`, `hacheck`. Shared helpers for them live here.
+#![forbid(unsafe_code)]

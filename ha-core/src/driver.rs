@@ -1,0 +1,1 @@
+//! Tokio runtime driver (being written).
