@@ -1,11 +1,16 @@
 //! VRRP version 2 (RFC 3768) and version 3 (RFC 5798 / RFC 9568) for Rust.
 //!
-//! This crate will own, as the VRRP issues land:
+//! - [`types`]: VRIDs, priorities and [`Centiseconds`] — units in types;
 //! - the **codec**: checked views and parsed representations of VRRPv2/v3 advertisements
 //!   over IPv4 and IPv6, checksums (including the VRRPv3 IPv4 pseudo-header choice),
 //!   simple-password and IPSEC-AH authentication, with typed errors and drop counters;
 //! - the **router**: a sans-I/O state machine implementing [`ha_core::Endpoint`];
-//! - **sync groups** with keepalived's semantics;
-//! - the **Linux adapter** (raw sockets, VIPs over rtnetlink, GARP/NA, VMAC) behind features;
-//! - the mapping from keepalived.conf's `vrrp_instance` and `vrrp_sync_group` sections.
+//! - **sync groups** with keepalived's semantics.
+//!
+//! Still to come: the Linux adapter (raw sockets, VIPs over rtnetlink, GARP/NA, VMAC) and
+//! the mapping from keepalived.conf's `vrrp_instance` and `vrrp_sync_group` sections.
 #![forbid(unsafe_code)]
+
+pub mod types;
+
+pub use types::{Centiseconds, Priority, Version, Vrid};
