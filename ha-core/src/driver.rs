@@ -1,1 +1,440 @@
-//! Tokio runtime driver (being written).
+//! The runtime driver: runs any [`Endpoint`] over an async [`PacketIo`] on tokio.
+//!
+//! One loop per endpoint:
+//!
+//! ```text
+//! loop {
+//!     if deadline <= now { handle_timeout(now) }            // checked by us, not by tokio
+//!     select! { packet => handle_packet, sleep_until(deadline) => handle_timeout, command }
+//!     drain poll_transmit → io.send, poll_event → event stream
+//! }
+//! ```
+//!
+//! The driver spawns nothing: [`Driver::run`] is a future the application awaits or spawns
+//! itself. Commands go in through a cloneable [`DriverHandle`]; events come out, in order,
+//! through an [`EventStream`]. The driver compares the clock with the endpoint's deadline
+//! itself, so a sleep that tokio completes late (or a deadline already in the past) still
+//! fires `handle_timeout` with the real `now`.
+//!
+//! [`memory_pair`] gives two connected in-memory [`PacketIo`]s for tests.
+//!
+//! # Example
+//!
+//! ```
+//! # use std::collections::VecDeque;
+//! # use ha_core::{Endpoint, Instant, RecvMeta, Transmit};
+//! # #[derive(Default)]
+//! # struct Echo { out: VecDeque<(Transmit, Vec<u8>)>, heard: VecDeque<usize> }
+//! # impl Endpoint for Echo {
+//! #     type Command = ();
+//! #     type Event = usize;
+//! #     fn handle_packet(&mut self, _now: Instant, _meta: &RecvMeta, payload: &[u8]) {
+//! #         self.heard.push_back(payload.len());
+//! #     }
+//! #     fn handle_command(&mut self, _now: Instant, _c: ()) {}
+//! #     fn handle_timeout(&mut self, _now: Instant) {}
+//! #     fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<Transmit> { None }
+//! #     fn poll_event(&mut self) -> Option<usize> { self.heard.pop_front() }
+//! #     fn poll_timeout(&self) -> Option<Instant> { None }
+//! # }
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use ha_core::driver::{memory_pair, Driver, DriverEvent, PacketIo};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let a = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+//! let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+//! let (io, mut peer) = memory_pair(a, b);
+//! let (driver, handle, mut events) = Driver::new(Echo::default(), io);
+//! let task = tokio::spawn(driver.run());
+//! peer.send(&ha_core::Transmit { destination: a, destination_port: None, source: None,
+//!     source_port: None, interface: None, ttl: 255 }, b"ping").await.unwrap();
+//! assert!(matches!(events.recv().await, Some(DriverEvent::Endpoint(4))));
+//! handle.stop().await;
+//! let _echo: Echo = task.await.unwrap().unwrap();
+//! # });
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::{Cast, Endpoint, IfIndex, Instant, RecvMeta, Transmit};
+
+/// The largest packet the driver receives.
+pub const MAX_PACKET: usize = 65_535;
+
+/// How many receive errors in a row end [`Driver::run`]: a socket that keeps failing is
+/// broken, and spinning on it would burn a core.
+pub const MAX_CONSECUTIVE_RECV_ERRORS: u32 = 100;
+
+/// Asynchronous packet I/O for one endpoint: a raw socket, a UDP socket, or a test double.
+///
+/// `recv` must be cancel-safe (dropping its future must not lose a packet that was already
+/// taken from the socket), as tokio's `UdpSocket::recv_from` is: the driver drops it
+/// whenever a timer or a command wins the race.
+pub trait PacketIo: Send {
+    /// Receives one packet into `buf`, returning its length and metadata.
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, RecvMeta)>> + Send;
+
+    /// Sends one packet.
+    fn send(
+        &mut self,
+        transmit: &Transmit,
+        payload: &[u8],
+    ) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Maps tokio's clock onto [`Instant`]s counted from an epoch.
+///
+/// Several drivers that must agree on time share one `Clock` (it is `Copy`).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose epoch is now.
+    pub fn new() -> Self {
+        Clock {
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// A clock with a given epoch.
+    pub fn with_epoch(epoch: tokio::time::Instant) -> Self {
+        Clock { epoch }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        Instant::from_duration(tokio::time::Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    /// The tokio instant for `at`.
+    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+        self.epoch + at.since_epoch()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// What the driver reports on its [`EventStream`].
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DriverEvent<Ev> {
+    /// An event from the endpoint.
+    Endpoint(Ev),
+    /// A packet could not be sent; the endpoint carries on (protocols tolerate loss).
+    SendFailed {
+        /// What was being sent.
+        transmit: Transmit,
+        /// The OS error.
+        error: String,
+    },
+    /// Receiving failed; the driver retries.
+    RecvFailed {
+        /// The OS error.
+        error: String,
+    },
+    /// The driver noticed its timer fired late (by more than a millisecond).
+    LateTimer {
+        /// How late.
+        #[serde(with = "duration_micros")]
+        late: Duration,
+    },
+}
+
+mod duration_micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
+}
+
+/// Why [`Driver::run`] ended with an error.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    /// The packet I/O failed [`MAX_CONSECUTIVE_RECV_ERRORS`] times in a row.
+    #[error("packet receive keeps failing: {0}")]
+    Recv(#[source] io::Error),
+}
+
+enum Control<C> {
+    Command(C),
+    Stop,
+}
+
+/// Sends commands to a running [`Driver`]. Cloneable; dropping every handle does not stop
+/// the driver (use [`DriverHandle::stop`]).
+pub struct DriverHandle<C> {
+    tx: mpsc::UnboundedSender<Control<C>>,
+}
+
+impl<C> Clone for DriverHandle<C> {
+    fn clone(&self) -> Self {
+        DriverHandle {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for DriverHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DriverHandle")
+            .field("closed", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+/// The driver has stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Error)]
+#[error("the driver has stopped")]
+pub struct DriverStopped;
+
+impl<C> DriverHandle<C> {
+    /// Queues a command; commands are applied in the order sent.
+    pub fn command(&self, command: C) -> Result<(), DriverStopped> {
+        self.tx
+            .send(Control::Command(command))
+            .map_err(|_| DriverStopped)
+    }
+
+    /// Asks the driver to stop after the commands queued before, and waits until it has.
+    /// [`Driver::run`] then returns the endpoint.
+    pub async fn stop(&self) {
+        if self.tx.send(Control::Stop).is_ok() {
+            self.tx.closed().await;
+        }
+    }
+}
+
+/// The ordered stream of [`DriverEvent`]s. Unbounded, so a slow reader never delays the
+/// protocol; events that nobody reads are dropped with the stream.
+pub type EventStream<Ev> = mpsc::UnboundedReceiver<DriverEvent<Ev>>;
+
+/// Runs one endpoint over one [`PacketIo`]. See the [module documentation](self).
+pub struct Driver<E: Endpoint, Io> {
+    endpoint: E,
+    io: Io,
+    clock: Clock,
+    control: mpsc::UnboundedReceiver<Control<E::Command>>,
+    events: mpsc::UnboundedSender<DriverEvent<E::Event>>,
+}
+
+impl<E, Io> Driver<E, Io>
+where
+    E: Endpoint + Send,
+    E::Command: Send,
+    E::Event: Send,
+    Io: PacketIo,
+{
+    /// A driver with its own [`Clock`] starting now.
+    pub fn new(endpoint: E, io: Io) -> (Self, DriverHandle<E::Command>, EventStream<E::Event>) {
+        Self::with_clock(endpoint, io, Clock::new())
+    }
+
+    /// A driver on a shared clock.
+    pub fn with_clock(
+        endpoint: E,
+        io: Io,
+        clock: Clock,
+    ) -> (Self, DriverHandle<E::Command>, EventStream<E::Event>) {
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let driver = Driver {
+            endpoint,
+            io,
+            clock,
+            control: ctl_rx,
+            events: ev_tx,
+        };
+        (driver, DriverHandle { tx: ctl_tx }, ev_rx)
+    }
+
+    /// The clock this driver reads.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Runs until [`DriverHandle::stop`], then returns the endpoint (for inspection, or to
+    /// hand over). Outputs produced before the stop are sent first.
+    pub async fn run(mut self) -> Result<E, DriverError> {
+        let mut buf = vec![0u8; MAX_PACKET];
+        let mut tx_buf = Vec::with_capacity(2048);
+        let mut recv_errors = 0u32;
+        let mut commands_open = true;
+        self.flush(&mut tx_buf).await;
+        loop {
+            // Fire due deadlines ourselves: tokio may have woken us late, or the deadline
+            // may already be in the past.
+            let mut now = self.clock.now();
+            while let Some(deadline) = self.endpoint.poll_timeout().filter(|d| *d <= now) {
+                let late = now - deadline;
+                if late > Duration::from_millis(1) {
+                    let _ = self.events.send(DriverEvent::LateTimer { late });
+                }
+                self.endpoint.handle_timeout(now);
+                self.flush(&mut tx_buf).await;
+                if self.endpoint.poll_timeout() == Some(deadline) {
+                    // The endpoint did not move its deadline: avoid a hot loop by waiting
+                    // for the clock to advance at least once.
+                    break;
+                }
+                now = self.clock.now();
+            }
+            let deadline = self.endpoint.poll_timeout();
+            let sleep_until = match deadline {
+                Some(d) if d > now => self.clock.to_tokio(d),
+                Some(_) => tokio::time::Instant::now() + Duration::from_micros(100),
+                None => tokio::time::Instant::now() + Duration::from_secs(3600),
+            };
+            tokio::select! {
+                biased;
+                control = self.control.recv(), if commands_open => match control {
+                    Some(Control::Command(command)) => {
+                        self.endpoint.handle_command(self.clock.now(), command);
+                    }
+                    Some(Control::Stop) => {
+                        self.flush(&mut tx_buf).await;
+                        return Ok(self.endpoint);
+                    }
+                    None => commands_open = false,
+                },
+                received = self.io.recv(&mut buf) => match received {
+                    Ok((len, meta)) => {
+                        recv_errors = 0;
+                        let payload = buf.get(..len).unwrap_or(&buf[..]);
+                        self.endpoint.handle_packet(self.clock.now(), &meta, payload);
+                    }
+                    Err(error) => {
+                        recv_errors += 1;
+                        if recv_errors >= MAX_CONSECUTIVE_RECV_ERRORS {
+                            return Err(DriverError::Recv(error));
+                        }
+                        let _ = self.events.send(DriverEvent::RecvFailed { error: error.to_string() });
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                () = tokio::time::sleep_until(sleep_until) => {}
+            }
+            self.flush(&mut tx_buf).await;
+        }
+    }
+
+    async fn flush(&mut self, tx_buf: &mut Vec<u8>) {
+        loop {
+            tx_buf.clear();
+            let now = self.clock.now();
+            let Some(transmit) = self.endpoint.poll_transmit(now, tx_buf) else {
+                break;
+            };
+            if let Err(error) = self.io.send(&transmit, tx_buf).await {
+                let _ = self.events.send(DriverEvent::SendFailed {
+                    transmit,
+                    error: error.to_string(),
+                });
+            }
+        }
+        while let Some(event) = self.endpoint.poll_event() {
+            let _ = self.events.send(DriverEvent::Endpoint(event));
+        }
+    }
+}
+
+impl<E: Endpoint + fmt::Debug, Io> fmt::Debug for Driver<E, Io> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("endpoint", &self.endpoint)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// One end of an in-memory packet link made by [`memory_pair`].
+#[derive(Debug)]
+pub struct MemoryIo {
+    local: IpAddr,
+    peer: IpAddr,
+    tx: mpsc::UnboundedSender<(RecvMeta, Vec<u8>)>,
+    rx: mpsc::UnboundedReceiver<(RecvMeta, Vec<u8>)>,
+}
+
+/// Two connected in-memory [`PacketIo`]s with addresses `a` and `b`. Everything one sends
+/// (to any destination) the other receives, with interface index 1 and the transmit's TTL.
+pub fn memory_pair(a: IpAddr, b: IpAddr) -> (MemoryIo, MemoryIo) {
+    let (tx_ab, rx_ab) = mpsc::unbounded_channel();
+    let (tx_ba, rx_ba) = mpsc::unbounded_channel();
+    (
+        MemoryIo {
+            local: a,
+            peer: b,
+            tx: tx_ab,
+            rx: rx_ba,
+        },
+        MemoryIo {
+            local: b,
+            peer: a,
+            tx: tx_ba,
+            rx: rx_ab,
+        },
+    )
+}
+
+impl MemoryIo {
+    /// This end's address.
+    pub fn local(&self) -> IpAddr {
+        self.local
+    }
+
+    /// The other end's address.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+}
+
+impl PacketIo for MemoryIo {
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, RecvMeta)> {
+        let Some((meta, payload)) = self.rx.recv().await else {
+            // The peer is gone: behave like a socket that never receives again.
+            return std::future::pending().await;
+        };
+        let len = payload.len().min(buf.len());
+        buf[..len].copy_from_slice(&payload[..len]);
+        Ok((len, meta))
+    }
+
+    async fn send(&mut self, transmit: &Transmit, payload: &[u8]) -> io::Result<()> {
+        let meta = RecvMeta {
+            source: transmit.source.unwrap_or(self.local),
+            destination: transmit.destination,
+            source_port: transmit.source_port,
+            destination_port: transmit.destination_port,
+            interface: IfIndex(1),
+            ttl: transmit.ttl,
+            cast: Cast::of(transmit.destination),
+        };
+        self.tx
+            .send((meta, payload.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "memory peer dropped"))
+    }
+}

@@ -1,0 +1,92 @@
+//! The runtime driver runs an endpoint over real async I/O, in real time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Beacon, BeaconCommand, addr};
+use ha_core::Instant;
+use ha_core::driver::{Clock, Driver, DriverEvent, memory_pair};
+
+async fn next_heard(events: &mut ha_core::driver::EventStream<common::Heard>) -> common::Heard {
+    loop {
+        match events.recv().await {
+            Some(DriverEvent::Endpoint(h)) => return h,
+            Some(_) => continue,
+            None => panic!("event stream ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_endpoints_over_an_in_memory_pair() {
+    let (io_a, io_b) = memory_pair(addr(1), addr(2));
+    let clock = Clock::new();
+    let (da, ha, mut ev_a) = Driver::with_clock(
+        Beacon::new(Instant::ZERO, Duration::from_millis(10)),
+        io_a,
+        clock,
+    );
+    let (db, hb, mut ev_b) = Driver::with_clock(
+        Beacon::new(Instant::ZERO, Duration::from_millis(10)),
+        io_b,
+        clock,
+    );
+    let ta = tokio::spawn(da.run());
+    let tb = tokio::spawn(db.run());
+    for _ in 0..5 {
+        assert_eq!(next_heard(&mut ev_b).await.from, addr(1));
+        assert_eq!(next_heard(&mut ev_a).await.from, addr(2));
+    }
+    // Commands are applied in order: mute a, then b hears nothing more from a.
+    ha.command(BeaconCommand::Mute).unwrap();
+    ha.stop().await;
+    let a = ta.await.unwrap().unwrap();
+    assert!(a.seq >= 5);
+    // Drain what was in flight, then expect silence.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    while ev_b.try_recv().is_ok() {}
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while let Ok(event) = ev_b.try_recv() {
+        assert!(
+            !matches!(event, DriverEvent::Endpoint(_)),
+            "heard a muted endpoint: {event:?}"
+        );
+    }
+    hb.stop().await;
+    let b = tb.await.unwrap().unwrap();
+    // Each timeout was handled at or after its deadline, never before.
+    for (i, t) in b.timeouts.iter().enumerate() {
+        assert!(
+            *t >= Instant::ZERO + Duration::from_millis(10) * i as u32,
+            "timeout {i} at {t}"
+        );
+    }
+    assert!(ha.command(BeaconCommand::Mute).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn late_deadline_fires_with_real_now_and_reports_lateness() {
+    let (io_a, _io_b) = memory_pair(addr(1), addr(2));
+    let clock = Clock::new();
+    // The first deadline is at 0; we make tokio "late" by advancing the clock before the
+    // driver first polls.
+    let (driver, handle, mut events) = Driver::with_clock(
+        Beacon::new(Instant::ZERO, Duration::from_secs(1)),
+        io_a,
+        clock,
+    );
+    tokio::time::advance(Duration::from_millis(250)).await;
+    let task = tokio::spawn(driver.run());
+    let Some(DriverEvent::LateTimer { late }) = events.recv().await else {
+        panic!("no lateness report")
+    };
+    assert_eq!(late, Duration::from_millis(250));
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    handle.stop().await;
+    let beacon = task.await.unwrap().unwrap();
+    assert_eq!(beacon.timeouts[0], Instant::from_millis(250));
+    // Later deadlines keep their schedule (1 s, 2 s), they are not shifted by the lateness.
+    assert_eq!(beacon.timeouts[1], Instant::from_millis(1000));
+    assert_eq!(beacon.timeouts[2], Instant::from_millis(2000));
+}
