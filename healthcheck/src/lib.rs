@@ -1,9 +1,19 @@
 //! Health checking for load-balanced real servers.
 //!
-//! This crate will own:
-//! - the `Checker` trait and its checkers (TCP, HTTP/HTTPS, SMTP, DNS, UDP, ICMP, MISC
-//!   script, FILE, external verdicts);
-//! - the pure **scheduler** (interval, timeout, rise/fall, retries, jitter, shared probes,
-//!   a global concurrency cap), testable in virtual time;
-//! - the mapping from keepalived.conf's checker blocks.
+//! - [`scheduler`]: the pure check scheduler — interval, timeout, rise/fall, retries,
+//!   warmup and jitter, a separate interval while down, **one probe shared by every
+//!   identical check**, and a global concurrency cap with a FIFO queue. No I/O; runs in
+//!   virtual time.
+//! - [`outcome`]: what a probe reports ([`CheckOutcome`], typed [`FailureReason`]).
+//! - `Checker`, the async trait every checker implements, the checkers themselves and a
+//!   tokio runner that drives the scheduler in real time (feature `tokio`, on by default).
 #![forbid(unsafe_code)]
+
+pub mod outcome;
+pub mod scheduler;
+
+pub use outcome::{CheckOutcome, FailureReason, Target, Weight};
+pub use scheduler::{
+    Cause, CheckId, CheckSpec, CheckStatus, CheckTiming, CheckerKey, Health, ProbeId, ProbeRequest,
+    Scheduler, SchedulerConfig, SchedulerStats, SubscriptionId, VerdictEvent,
+};
