@@ -17,3 +17,9 @@ pub use scheduler::{
     Cause, CheckId, CheckSpec, CheckStatus, CheckTiming, CheckerKey, Health, ProbeId, ProbeRequest,
     Scheduler, SchedulerConfig, SchedulerStats, SubscriptionId, VerdictEvent,
 };
+
+pub mod checker;
+#[cfg(feature = "tokio")]
+pub mod runner;
+
+pub use checker::Checker;

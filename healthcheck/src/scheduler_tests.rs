@@ -165,7 +165,11 @@ fn retries_wait_delay_and_count_as_one_failure() {
         vec![(secs(0), 0), (secs(1), 1), (secs(2), 2), (secs(12), 0)]
     );
     assert_eq!(transitions(&run), vec![(secs(2), Health::Down)]);
-    assert_eq!(s.stats().retries, 3, "two in the first round, one after 12 s");
+    assert_eq!(
+        s.stats().retries,
+        3,
+        "two in the first round, one after 12 s"
+    );
 }
 
 #[test]
