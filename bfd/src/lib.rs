@@ -1,8 +1,58 @@
-//! Bidirectional Forwarding Detection (RFC 5880, 5881, 5883) for Rust.
+//! Bidirectional Forwarding Detection (RFC 5880, 5881, 5883) for Rust, sans-I/O.
 //!
-//! This crate will own:
-//! - the **codec** with all five authentication types and per-reason drop counters;
-//! - the sans-I/O **engine** hosting many sessions, implementing [`ha_core::Endpoint`];
-//! - the **Linux adapter** (UDP sockets with TTL security) behind a feature;
-//! - the mapping from keepalived.conf's `bfd_instance` sections.
+//! - [`packet`]: the Control packet codec — a checked zero-copy view ([`Packet`]) and a
+//!   parsed representation ([`ControlPacket`]) with `parse` / `emit` / `buffer_len`.
+//! - [`auth`]: all five authentication types (simple password, keyed and meticulous keyed
+//!   MD5 and SHA1), key rings for hitless key rotation, sequence-number rules.
+//! - [`Engine`]: many sessions behind one [`ha_core::Endpoint`] — the RFC 5880 state
+//!   machine with diagnostics, Poll/Final timer changes, jittered transmission, detection,
+//!   AdminDown, the passive role, a peer's Demand mode, single hop and multihop, IPv4 and
+//!   IPv6. It never reads a clock, touches a socket or uses ambient randomness.
+//! - [`DropCounters`]: every discarded packet is counted under one [`DropReason`].
+//!
+//! The engine only produces and consumes UDP payloads with their addressing
+//! ([`ha_core::RecvMeta`], [`ha_core::Transmit`]); the socket layer must send with the
+//! TTL and ports each [`Transmit`](ha_core::Transmit) names and report the received TTL /
+//! hop limit, which the engine checks (255 for single hop, RFC 5881 section 5).
+//!
+//! # Example
+//!
+//! Create an engine, add a session, and run it against a peer's packets:
+//!
+//! ```
+//! use std::time::Duration;
+//! use ha_bfd::auth::{AuthKey, AuthType, KeyRing};
+//! use ha_bfd::{Command, Engine, Event, SessionConfig, SessionId, State};
+//! use ha_core::{Endpoint, Instant};
+//!
+//! let mut engine = Engine::new(ha_core::rng::seeded(7));
+//! let mut config = SessionConfig::single_hop(
+//!     SessionId(1),
+//!     "2001:db8::1".parse().unwrap(),
+//!     "2001:db8::2".parse().unwrap(),
+//! );
+//! config.desired_min_tx = Duration::from_millis(100);
+//! config.required_min_rx = Duration::from_millis(100);
+//! config.auth = Some(KeyRing::new(AuthType::MeticulousKeyedSha1, AuthKey::new(1, "s3cret"))?);
+//! engine.handle_command(Instant::ZERO, Command::AddSession { config });
+//!
+//! while let Some(event) = engine.poll_event() {
+//!     if let Event::StateChanged(change) = event {
+//!         println!("{} is now {} ({:?})", change.session, change.to, change.diagnostic);
+//!     }
+//! }
+//! assert_eq!(engine.session(SessionId(1)).unwrap().state, State::Down);
+//! # Ok::<(), ha_bfd::auth::KeyError>(())
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod counters;
+pub mod engine;
+pub mod packet;
+pub mod session;
+
+pub use counters::{DropCounters, DropReason};
+pub use engine::{Command, CommandError, Engine, Event, StateChange};
+pub use packet::{ControlPacket, Diagnostic, Microseconds, Packet, ParseError, State};
+pub use session::{Hop, SessionConfig, SessionId, SessionStatus};
