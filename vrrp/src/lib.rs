@@ -11,6 +11,13 @@
 //! the mapping from keepalived.conf's `vrrp_instance` and `vrrp_sync_group` sections.
 #![forbid(unsafe_code)]
 
+pub mod ah;
+pub mod counters;
+pub mod packet;
 pub mod types;
 
+pub use counters::{DropCounters, DropReason};
+pub use packet::{
+    Advertisement, Auth, ChecksumMode, ChecksumPolicy, DecodeError, EncodeError, IpContext,
+};
 pub use types::{Centiseconds, Priority, Version, Vrid};
