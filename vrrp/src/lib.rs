@@ -12,12 +12,20 @@
 #![forbid(unsafe_code)]
 
 pub mod ah;
+pub mod config;
 pub mod counters;
 pub mod packet;
+pub mod router;
+pub mod sim;
 pub mod types;
 
+pub use config::{
+    AddressMismatchPolicy, AuthConfig, ConfigError, GarpConfig, InitialState, RouterConfig,
+    TrackConfig,
+};
 pub use counters::{DropCounters, DropReason};
 pub use packet::{
     Advertisement, Auth, ChecksumMode, ChecksumPolicy, DecodeError, EncodeError, IpContext,
 };
+pub use router::{Command, Event, GarpKind, Reason, Router, RouterStats, State};
 pub use types::{Centiseconds, Priority, Version, Vrid};

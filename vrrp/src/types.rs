@@ -48,7 +48,11 @@ impl Vrid {
     /// A checked VRID (0 is reserved).
     pub fn new(v: u8) -> Result<Self, OutOfRange> {
         if v == 0 {
-            Err(OutOfRange { what: "VRID", value: 0, range: "1..=255" })
+            Err(OutOfRange {
+                what: "VRID",
+                value: 0,
+                range: "1..=255",
+            })
         } else {
             Ok(Vrid(v))
         }
@@ -108,7 +112,9 @@ impl fmt::Display for Priority {
 ///
 /// VRRPv2 intervals are whole seconds on the wire; they are held here as multiples of 100
 /// so the router computes with one unit.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Centiseconds(pub u16);
 
