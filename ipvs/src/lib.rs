@@ -1,5 +1,41 @@
-//! IPVS (Linux Virtual Server) for Rust.
+//! IPVS (Linux Virtual Server) for Rust: the `IPVS` generic-netlink family, a backend
+//! trait with an in-memory fake, a pure reconciler and a pure pool controller.
+//!
+//! - [`packet`]: the family's messages, bytes in and bytes out, on rust-netlink's
+//!   `netlink-packet-core` 0.9 and `netlink-packet-generic` 0.5 (the set that
+//!   `rtnetlink` 0.24 and `netlink-sys` 0.9 use; `netlink-packet-utils` is no longer
+//!   needed since core 0.8 absorbed it). [`packet::frame`] frames whole netlink
+//!   messages, including `NLMSG_ERROR` with extended-ACK text. Decoding is total and
+//!   never panics.
+//! - [`model`]: domain types with units — identity ([`model::ServiceKey`],
+//!   [`model::DestinationKey`]) apart from configuration ([`model::Service`],
+//!   [`model::Destination`]) apart from counters ([`model::ServiceStats`],
+//!   [`model::DestStats`]) — and their conversion to and from the packet layer.
+//! - [`backend`]: the async [`backend::IpvsBackend`] trait and its typed errors
+//!   ([`backend::IpvsError`], [`backend::Errno`]).
+//! - [`fake`]: [`fake::FakeIpvs`], an in-memory table that fails like the kernel does.
+//! - [`reconcile`]: desired vs actual → minimal ordered operations, with optional
+//!   graceful drain.
+//! - [`pool`]: health verdicts → desired service, with quorum, hysteresis, sorry server,
+//!   inhibit-on-failure, alpha, omega and slow start.
+//!
+//! This library never loads kernel modules: when `ip_vs` is not loaded the family is
+//! absent and the netlink backend reports [`backend::IpvsError::FamilyNotFound`].
 #![forbid(unsafe_code)]
 
-pub mod packet;
+pub mod backend;
+pub mod fake;
 pub mod model;
+pub mod packet;
+pub mod pool;
+pub mod reconcile;
+
+pub use backend::{Errno, IpvsBackend, IpvsError};
+pub use fake::FakeIpvs;
+pub use model::{
+    DestStats, Destination, DestinationKey, Family, ForwardMethod, Protocol, Scheduler, Service,
+    ServiceKey, ServiceStats, Snapshot,
+};
+pub use packet::{IpvsAttr, IpvsCmd, IpvsMessage};
+pub use pool::{PoolConfig, PoolController, PoolEvent, RealServer, Verdict};
+pub use reconcile::{DesiredService, Op, Plan, Reconciler};

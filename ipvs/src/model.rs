@@ -45,6 +45,10 @@ pub enum ModelError {
     /// Address families that must agree do not.
     #[error("address family mismatch")]
     FamilyMismatch,
+    /// A non-fwmark, non-persistent service with port 0 (only persistent services may
+    /// match all ports), or a fwmark service with mark 0.
+    #[error("port 0 is only valid for persistent services, mark 0 never")]
+    ZeroPort,
     /// The message has an unexpected command.
     #[error("unexpected command {0:?}")]
     Command(IpvsCmd),
@@ -440,6 +444,13 @@ impl Service {
         check_name(self.scheduler.name())?;
         if let Some(pe) = &self.pe {
             check_name(pe.name())?;
+        }
+        match self.key {
+            ServiceKey::Addr { port: 0, .. } if !self.flags.persistent => {
+                return Err(ModelError::ZeroPort);
+            }
+            ServiceKey::Fwmark { mark: 0, .. } => return Err(ModelError::ZeroPort),
+            _ => {}
         }
         if self.netmask.family() != self.key.family() {
             return Err(ModelError::FamilyMismatch);
