@@ -22,4 +22,7 @@ pub mod checker;
 #[cfg(feature = "tokio")]
 pub mod runner;
 
+#[cfg(feature = "tokio")]
+pub mod checkers;
+
 pub use checker::Checker;
