@@ -406,6 +406,14 @@ impl Router {
         Priority(p as u8)
     }
 
+    /// The authentication section our advertisements carry and we expect.
+    fn auth(&self) -> Auth {
+        match &self.config.auth {
+            AuthConfig::None => Auth::None,
+            AuthConfig::Password(p) => Auth::simple(p.as_bytes()),
+        }
+    }
+
     fn is_owner(&self) -> bool {
         self.priority == Priority::OWNER
     }
@@ -601,6 +609,7 @@ impl Router {
         }
         if meta.source == self.config.primary_address {
             // Our own advertisement looped back.
+            self.stats.drops.count(DropReason::OwnPacket);
             return None;
         }
         let ip = IpContext {
@@ -631,19 +640,11 @@ impl Router {
             && meta.cast == Cast::Unicast
             && !self.config.unicast_peers.contains(&meta.source)
         {
-            self.stats.drops.count(DropReason::AddressMismatch);
+            self.stats.drops.count(DropReason::UnicastPeer);
             return None;
         }
         if self.config.version == Version::V2 {
-            let expected = match &self.config.auth {
-                AuthConfig::None => Auth::None,
-                AuthConfig::Password(p) => {
-                    let mut bytes = [0u8; 8];
-                    let n = p.len().min(8);
-                    bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
-                    Auth::Simple(bytes)
-                }
-            };
+            let expected = self.auth();
             if advert.auth != expected {
                 let reason = match (&advert.auth, &expected) {
                     (Auth::Simple(_), Auth::Simple(_)) => DropReason::Auth,
@@ -894,15 +895,7 @@ impl Endpoint for Router {
                 priority,
                 interval: self.config.advert_interval,
                 addresses: self.config.virtual_addresses.clone(),
-                auth: match &self.config.auth {
-                    AuthConfig::None => Auth::None,
-                    AuthConfig::Password(p) => {
-                        let mut bytes = [0u8; 8];
-                        let n = p.len().min(8);
-                        bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
-                        Auth::Simple(bytes)
-                    }
-                },
+                auth: self.auth(),
             };
             let ip = IpContext {
                 source: self.config.primary_address,
