@@ -668,3 +668,203 @@ impl RxSequence {
         self.last = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{ControlPacket, Diagnostic, Microseconds, Packet, State};
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn header(auth: AuthSection) -> ControlPacket {
+        ControlPacket {
+            diagnostic: Diagnostic::None,
+            state: State::Up,
+            poll: false,
+            final_bit: false,
+            control_plane_independent: false,
+            demand: false,
+            detect_mult: 3,
+            my_discriminator: 0x1122_3344,
+            your_discriminator: 0x5566_7788,
+            desired_min_tx: Microseconds(1_000_000),
+            required_min_rx: Microseconds(1_000_000),
+            required_min_echo_rx: Microseconds(0),
+            auth: Some(auth),
+        }
+    }
+
+    /// Signs the reference packet with key 5 = "secret", sequence 16.
+    fn signed(auth_type: AuthType) -> Vec<u8> {
+        let ring = KeyRing::new(auth_type, AuthKey::new(5, "secret")).unwrap();
+        let pkt = header(ring.tx_section(0x10));
+        let mut buf = vec![0u8; pkt.buffer_len()];
+        pkt.emit(&mut buf);
+        sign_in_place(&mut buf).unwrap();
+        buf
+    }
+
+    // Expected packets computed independently with Python's hashlib over the packet with
+    // the zero-padded key in the digest field.
+    const MD5: &str = "20c403301122334455667788000f4240000f424000000000021805000000001050da7421d3a6532c4151d206cd6d87ef";
+    const MET_MD5: &str = "20c403301122334455667788000f4240000f4240000000000318050000000010369c619b6ecb5b983a3fc15bf3f0ebbb";
+    const SHA1: &str = "20c403341122334455667788000f4240000f424000000000041c050000000010d2808700d7d3d0e836d8c6f7d809eda61b975f62";
+    const MET_SHA1: &str = "20c403341122334455667788000f4240000f424000000000051c050000000010e3036118fa69a32959fc4061ec91e5facacfcc92";
+
+    fn check_vector(auth_type: AuthType, expected: &str) {
+        let bytes = signed(auth_type);
+        assert_eq!(bytes, hex(expected), "{auth_type:?}");
+        let ring = KeyRing::new(auth_type, AuthKey::new(5, "secret")).unwrap();
+        let view = Packet::new_checked(&bytes[..]).unwrap();
+        let pkt = ControlPacket::parse(&view).unwrap();
+        let section = pkt.auth.unwrap();
+        assert_eq!(section.auth_type(), auth_type);
+        assert_eq!(section.sequence(), Some(0x10));
+        assert_eq!(ring.verify(view.control_bytes(), &section), Ok(()));
+        // Any change to the covered bytes breaks the digest.
+        let mut tampered = bytes.clone();
+        tampered[2] = 4;
+        let view = Packet::new_checked(&tampered[..]).unwrap();
+        let section = ControlPacket::parse(&view).unwrap().auth.unwrap();
+        assert_eq!(
+            ring.verify(view.control_bytes(), &section),
+            Err(AuthError::BadDigest)
+        );
+        // A different secret under the same key ID fails too.
+        let other = KeyRing::new(auth_type, AuthKey::new(5, "secreT")).unwrap();
+        let view = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(
+            other.verify(view.control_bytes(), &section),
+            Err(AuthError::BadDigest)
+        );
+    }
+
+    /// RFC 5880 sections 4.3 and 6.7.3: keyed MD5.
+    #[test]
+    fn rfc5880_6_7_3_keyed_md5_vector() {
+        check_vector(AuthType::KeyedMd5, MD5);
+    }
+
+    /// RFC 5880 sections 4.3 and 6.7.3: meticulous keyed MD5.
+    #[test]
+    fn rfc5880_6_7_3_meticulous_md5_vector() {
+        check_vector(AuthType::MeticulousKeyedMd5, MET_MD5);
+    }
+
+    /// RFC 5880 sections 4.4 and 6.7.4: keyed SHA1.
+    #[test]
+    fn rfc5880_6_7_4_keyed_sha1_vector() {
+        check_vector(AuthType::KeyedSha1, SHA1);
+    }
+
+    /// RFC 5880 sections 4.4 and 6.7.4: meticulous keyed SHA1.
+    #[test]
+    fn rfc5880_6_7_4_meticulous_sha1_vector() {
+        check_vector(AuthType::MeticulousKeyedSha1, MET_SHA1);
+    }
+
+    /// RFC 5880 sections 4.2 and 6.7.2: simple password layout and check.
+    #[test]
+    fn rfc5880_6_7_2_simple_password() {
+        let ring = KeyRing::new(AuthType::SimplePassword, AuthKey::new(1, "password")).unwrap();
+        let pkt = header(ring.tx_section(0));
+        let mut buf = vec![0u8; pkt.buffer_len()];
+        assert_eq!(pkt.emit(&mut buf), 35);
+        sign_in_place(&mut buf).unwrap();
+        assert_eq!(&buf[24..], b"\x01\x0b\x01password");
+        assert_eq!(buf[3], 35);
+        let view = Packet::new_checked(&buf[..]).unwrap();
+        let section = ControlPacket::parse(&view).unwrap().auth.unwrap();
+        assert_eq!(section.sequence(), None);
+        assert_eq!(ring.verify(view.control_bytes(), &section), Ok(()));
+        let wrong = KeyRing::new(AuthType::SimplePassword, AuthKey::new(1, "passwort")).unwrap();
+        assert_eq!(
+            wrong.verify(view.control_bytes(), &section),
+            Err(AuthError::BadPassword)
+        );
+        let other_id = KeyRing::new(AuthType::SimplePassword, AuthKey::new(2, "password")).unwrap();
+        assert_eq!(
+            other_id.verify(view.control_bytes(), &section),
+            Err(AuthError::UnknownKey(1))
+        );
+        let md5 = KeyRing::new(AuthType::KeyedMd5, AuthKey::new(1, "password")).unwrap();
+        assert_eq!(
+            md5.verify(view.control_bytes(), &section),
+            Err(AuthError::TypeMismatch)
+        );
+    }
+
+    /// RFC 5880 section 4.2–4.4: Auth Len must fit the type.
+    #[test]
+    fn rfc5880_4_auth_len_rules() {
+        assert_eq!(AuthSection::parse(&[1, 3, 1]), Err(AuthError::BadLength));
+        assert_eq!(AuthSection::parse(&[2, 4, 1, 0]), Err(AuthError::BadLength));
+        assert_eq!(AuthSection::parse(&[9, 2]), Err(AuthError::UnknownType(9)));
+        assert_eq!(AuthSection::parse(&[1, 5, 1, 0]), Err(AuthError::BadLength));
+        assert_eq!(AuthSection::parse(&[]), Err(AuthError::BadLength));
+    }
+
+    /// RFC 5880 sections 6.7.3/6.7.4: keyed types accept [last, last + 3×DetectMult],
+    /// meticulous types (last, last + 3×DetectMult], with wrap-around.
+    #[test]
+    fn rfc5880_6_7_3_sequence_windows() {
+        let mut seq = RxSequence::new();
+        assert_eq!(seq.check(12345, true, 3), Ok(()));
+        seq.accept(u32::MAX - 1);
+        assert_eq!(seq.check(u32::MAX - 1, false, 3), Ok(()));
+        assert_eq!(seq.check(u32::MAX - 1, true, 3), Err(AuthError::Sequence));
+        assert_eq!(seq.check(u32::MAX - 2, false, 3), Err(AuthError::Sequence));
+        assert_eq!(seq.check(u32::MAX, true, 3), Ok(()));
+        assert_eq!(seq.check(7, true, 3), Ok(())); // last + 9 after wrapping
+        assert_eq!(seq.check(8, true, 3), Err(AuthError::Sequence));
+        assert_eq!(seq.check(8, false, 3), Err(AuthError::Sequence));
+        seq.reset();
+        assert_eq!(seq.check(8, true, 3), Ok(()));
+    }
+
+    #[test]
+    fn key_ring_rules() {
+        assert_eq!(
+            KeyRing::new(AuthType::KeyedMd5, AuthKey::new(1, vec![0u8; 17])),
+            Err(KeyError::SecretLength { len: 17, max: 16 })
+        );
+        assert!(KeyRing::new(AuthType::KeyedSha1, AuthKey::new(1, vec![1u8; 20])).is_ok());
+        assert!(KeyRing::new(AuthType::SimplePassword, AuthKey::new(1, "")).is_err());
+        let mut ring = KeyRing::new(AuthType::KeyedSha1, AuthKey::new(1, "a")).unwrap();
+        assert_eq!(ring.remove(1), Err(KeyError::ActiveKey(1)));
+        assert_eq!(ring.set_active(2), Err(KeyError::NoSuchKey(2)));
+        ring.insert(AuthKey::new(2, "b")).unwrap();
+        ring.set_active(2).unwrap();
+        assert_eq!(ring.remove(1).unwrap().id, 1);
+        assert_eq!(ring.key_ids().collect::<Vec<_>>(), vec![2]);
+        assert!(!format!("{:?}", ring).contains("\"b\""));
+    }
+
+    /// Both keys of a ring verify: a packet signed with the old key is accepted while the
+    /// new one is active.
+    #[test]
+    fn ring_accepts_any_configured_key() {
+        let old = KeyRing::new(AuthType::MeticulousKeyedMd5, AuthKey::new(5, "secret")).unwrap();
+        let mut both = old.clone();
+        both.insert(AuthKey::new(6, "newer")).unwrap();
+        both.set_active(6).unwrap();
+        let bytes = signed(AuthType::MeticulousKeyedMd5);
+        let view = Packet::new_checked(&bytes[..]).unwrap();
+        let section = ControlPacket::parse(&view).unwrap().auth.unwrap();
+        assert_eq!(both.verify(view.control_bytes(), &section), Ok(()));
+    }
+
+    #[test]
+    fn key_ring_serde_validates() {
+        let ring = KeyRing::new(AuthType::KeyedMd5, AuthKey::new(1, "k")).unwrap();
+        let json = serde_json::to_string(&ring).unwrap();
+        assert_eq!(serde_json::from_str::<KeyRing>(&json).unwrap(), ring);
+        let bad = json.replace("\"active\":1", "\"active\":9");
+        assert!(serde_json::from_str::<KeyRing>(&bad).is_err());
+    }
+}

@@ -188,6 +188,8 @@ pub(crate) struct Session {
     remote_detect_mult: u8,
     remote_demand: bool,
     last_rx: Option<Instant>,
+    /// When the last non-Final packet was queued.
+    last_tx: Option<Instant>,
     pub(crate) xmit_seq: u32,
     pub(crate) rx_seq: RxSequence,
     /// Real deadlines, and the deadlines the engine's heap holds an entry for.
@@ -226,6 +228,7 @@ impl Session {
             remote_detect_mult: 0,
             remote_demand: false,
             last_rx: None,
+            last_tx: None,
             xmit_seq,
             rx_seq: RxSequence::new(),
             tx_at: None,
@@ -323,6 +326,7 @@ impl Session {
                 discr: self.local_discr,
                 final_bit: false,
             });
+            self.last_tx = Some(now);
         }
         self.schedule_tx(now, io);
     }
@@ -341,6 +345,7 @@ impl Session {
                         discr: self.local_discr,
                         final_bit: false,
                     });
+                    self.last_tx = Some(now);
                 }
                 self.schedule_tx(now, io);
             }
@@ -387,13 +392,11 @@ impl Session {
         }
         self.state = to;
         self.diag = diag;
-        let mut announced = false;
         if to == State::Up {
             // Now Up: the configured interval replaces the one-second floor, announced
             // with a Poll Sequence.
             self.diag = Diagnostic::None;
-            announced =
-                self.change_params(now, self.cfg.desired_min_tx, self.cfg.required_min_rx, io);
+            self.change_params(now, self.cfg.desired_min_tx, self.cfg.required_min_rx, io);
         } else if from == State::Up || self.poll.is_some() {
             self.poll = None;
             self.adv_tx = self.cfg.desired_min_tx.max(SLOW_TX);
@@ -413,26 +416,13 @@ impl Session {
             diagnostic: diag,
             remote_state: self.remote_state,
         }));
-        // Tell the peer at once rather than at the next periodic packet.
-        if !announced && self.may_transmit() {
-            io.tx.push_back(TxItem::Packet {
-                discr: self.local_discr,
-                final_bit: false,
-            });
-            self.schedule_tx(now, io);
-        }
+        // Tell the peer as soon as the transmit interval allows.
+        self.expedite(now, io);
     }
 
     /// Changes the advertised intervals (RFC 5880 section 6.8.3): while Up through a Poll
     /// Sequence, with increases of TX and decreases of RX taking effect only at its end.
-    /// Returns whether a packet announcing the change was queued.
-    pub(crate) fn change_params(
-        &mut self,
-        now: Instant,
-        tx: Duration,
-        rx: Duration,
-        io: &mut Io,
-    ) -> bool {
+    pub(crate) fn change_params(&mut self, now: Instant, tx: Duration, rx: Duration, io: &mut Io) {
         let tx = if self.state == State::Up {
             tx
         } else {
@@ -444,28 +434,46 @@ impl Session {
         if self.state != State::Up {
             self.eff_tx = tx;
             self.eff_rx = rx;
-            return false;
+            return;
         }
         if !changed {
-            return false;
+            return;
         }
         self.eff_tx = self.eff_tx.min(tx);
         self.eff_rx = self.eff_rx.max(rx);
-        let mut announced = false;
         if self.poll.is_none() {
             self.poll = Some((tx, rx));
-            if self.may_transmit() {
-                io.tx.push_back(TxItem::Packet {
-                    discr: self.local_discr,
-                    final_bit: false,
-                });
-                announced = true;
-            }
         }
-        if announced || self.tx_at.is_some_and(|at| at > now + self.tx_interval()) {
+        self.expedite(now, io);
+    }
+
+    /// Brings the next packet forward to the earliest moment the transmit interval
+    /// allows (RFC 5880 section 6.8.7: never closer than the jittered interval to the
+    /// previous one): at once, or at 75 % of the interval after the last packet.
+    fn expedite(&mut self, now: Instant, io: &mut Io) {
+        if !self.may_transmit() {
+            return;
+        }
+        let earliest = match self.last_tx {
+            Some(last) => (last + self.tx_interval().mul_f64(0.75)).max(now),
+            None => now,
+        };
+        if earliest <= now {
+            io.tx.push_back(TxItem::Packet {
+                discr: self.local_discr,
+                final_bit: false,
+            });
+            self.last_tx = Some(now);
             self.schedule_tx(now, io);
+        } else if self.tx_at.is_none_or(|at| at > earliest) {
+            self.tx_at = Some(earliest);
+            io.schedule(
+                self.local_discr,
+                TimerKind::Tx,
+                &mut self.tx_sched,
+                earliest,
+            );
         }
-        announced
     }
 
     /// Reconfigures timers and Detect Mult (command).
