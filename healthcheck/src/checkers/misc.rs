@@ -3,6 +3,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -75,22 +76,33 @@ impl Drop for GroupKill {
     }
 }
 
-async fn read_bounded<R: AsyncRead + Unpin>(r: Option<R>, limit: usize) -> Vec<u8> {
+/// Output collected so far, shared with the task reading it.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
+async fn read_bounded<R: AsyncRead + Unpin>(r: Option<R>, limit: usize, kept: Captured) {
     let Some(mut r) = r else {
-        return Vec::new();
+        return;
     };
-    let mut kept = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return kept,
+            Ok(0) | Err(_) => return,
             Ok(n) => {
+                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
                 let room = limit.saturating_sub(kept.len()).min(n);
                 kept.extend_from_slice(&chunk[..room]);
                 // Keep draining past the limit so the script never blocks on a full pipe.
             }
         }
     }
+}
+
+/// Waits a little for a reader to reach end of stream, then takes what it has.
+async fn collect(mut task: tokio::task::JoinHandle<()>, kept: Captured) -> Vec<u8> {
+    let _ = tokio::time::timeout(OUTPUT_GRACE, &mut task).await;
+    task.abort();
+    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::take(&mut *kept)
 }
 
 impl MiscCheck {
@@ -166,8 +178,18 @@ impl MiscCheck {
                 .and_then(|id| i32::try_from(id).ok())
                 .and_then(Pid::from_raw),
         );
-        let mut out = tokio::spawn(read_bounded(child.stdout.take(), self.output_limit));
-        let mut err = tokio::spawn(read_bounded(child.stderr.take(), self.output_limit));
+        let out_buf = Captured::default();
+        let err_buf = Captured::default();
+        let out = tokio::spawn(read_bounded(
+            child.stdout.take(),
+            self.output_limit,
+            Arc::clone(&out_buf),
+        ));
+        let err = tokio::spawn(read_bounded(
+            child.stderr.take(),
+            self.output_limit,
+            Arc::clone(&err_buf),
+        ));
         let outcome = match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) => {
                 // Reaped: the group id may be reused from now on, so never kill it.
@@ -184,18 +206,7 @@ impl MiscCheck {
                 CheckOutcome::Failure(FailureReason::Timeout)
             }
         };
-        let stdout = tokio::time::timeout(OUTPUT_GRACE, &mut out)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let stderr = tokio::time::timeout(OUTPUT_GRACE, &mut err)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        out.abort();
-        err.abort();
+        let (stdout, stderr) = tokio::join!(collect(out, out_buf), collect(err, err_buf));
         ScriptRun {
             outcome,
             stdout,
