@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(ControlPacket::parse_bytes(&out), Ok(pkt));
             if let Some(section) = &pkt.auth {
                 for ty in 1..=5 {
-                    let Some(t) = AuthType::from_u8(ty) else { continue };
+                    let Some(t) = AuthType::from_u8(ty) else {
+                        continue;
+                    };
                     let Ok(ring) = KeyRing::new(t, AuthKey::new(section.key_id(), "fuzz")) else {
                         continue;
                     };
@@ -54,7 +56,11 @@ fuzz_target!(|data: &[u8]| {
         source: "10.0.0.2".parse().unwrap(),
         destination: "10.0.0.1".parse().unwrap(),
         source_port: Some(49152),
-        destination_port: Some(if ctl & 0x80 != 0 { MULTIHOP_PORT } else { SINGLE_HOP_PORT }),
+        destination_port: Some(if ctl & 0x80 != 0 {
+            MULTIHOP_PORT
+        } else {
+            SINGLE_HOP_PORT
+        }),
         interface: IfIndex(1),
         ttl: if ctl & 0x40 != 0 { 255 } else { ctl },
         cast: Cast::Unicast,
