@@ -20,12 +20,16 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::outcome::{CheckOutcome, FailureReason};
 
 mod file;
+#[cfg(feature = "http")]
+mod http;
 mod misc;
 mod smtp;
 mod tcp;
 mod udp;
 
 pub use file::FileCheck;
+#[cfg(feature = "http")]
+pub use http::{HeaderMatch, HttpCheck, StatusSet, UrlCheck, md5_hex};
 pub use misc::{MiscCheck, ScriptRun};
 pub use smtp::SmtpCheck;
 pub use tcp::{TcpCheck, TcpStep};
