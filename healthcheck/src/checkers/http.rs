@@ -151,6 +151,9 @@ pub struct HttpCheck {
     pub max_body: usize,
     /// Extra request headers.
     pub request_headers: Vec<(String, String)>,
+    /// Speak HTTPS with these settings (keepalived's `SSL_GET`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::TlsClient>,
     pool: Mutex<HashMap<SocketAddr, Pooled>>,
 }
 
@@ -177,9 +180,18 @@ impl Clone for HttpCheck {
             keep_alive: self.keep_alive,
             max_body: self.max_body,
             request_headers: self.request_headers.clone(),
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
             pool: Mutex::new(HashMap::new()),
         }
     }
+}
+
+fn io_reason(e: &std::io::Error) -> FailureReason {
+    #[cfg(feature = "tls")]
+    return super::tls::tls_io_reason(e);
+    #[cfg(not(feature = "tls"))]
+    FailureReason::from_io(e)
 }
 
 /// Maps a hyper error to a reason, looking for an I/O cause first.
@@ -187,7 +199,7 @@ fn hyper_reason(e: &hyper::Error) -> FailureReason {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return FailureReason::from_io(io);
+            return io_reason(io);
         }
         src = s.source();
     }
@@ -213,6 +225,8 @@ impl HttpCheck {
             keep_alive: false,
             max_body: 1024 * 1024,
             request_headers: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
             pool: Mutex::new(HashMap::new()),
         }
     }
@@ -241,6 +255,27 @@ impl HttpCheck {
 
     async fn open(&self, target: &Target) -> Result<Pooled, FailureReason> {
         let stream = connect(target.addr, self.bind).await?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let name = match (&tls.server_name, &self.virtual_host) {
+                (Some(n), _) => n.clone(),
+                (None, Some(h)) => rustls::pki_types::ServerName::try_from(h.clone())
+                    .map_err(|_| FailureReason::Tls(format!("invalid server name {h:?}")))?,
+                (None, None) => target.addr.ip().into(),
+            };
+            let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                .connect(name, stream)
+                .await
+                .map_err(|e| io_reason(&e))?;
+            return self.handshake(stream).await;
+        }
+        self.handshake(stream).await
+    }
+
+    async fn handshake<S>(&self, stream: S) -> Result<Pooled, FailureReason>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| hyper_reason(&e))?;

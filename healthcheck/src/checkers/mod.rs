@@ -8,7 +8,7 @@
 //! | [`SmtpCheck`] | `SMTP_CHECK` |
 //! | [`MiscCheck`] | `MISC_CHECK` (`misc_dynamic`, `user`) |
 //! | [`FileCheck`] | `FILE_CHECK` / `track_file` |
-//! | `HttpCheck` (feature `http`) | `HTTP_GET` (`status_code`, `digest`, `virtualhost`, regex) |
+//! | `HttpCheck` (feature `http`; HTTPS with feature `tls`) | `HTTP_GET`, `SSL_GET` (`status_code`, `digest`, `virtualhost`, regex, SNI, client certificate) |
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +25,8 @@ mod http;
 mod misc;
 mod smtp;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 mod udp;
 
 pub use file::FileCheck;
@@ -33,6 +35,8 @@ pub use http::{HeaderMatch, HttpCheck, StatusSet, UrlCheck, md5_hex};
 pub use misc::{MiscCheck, ScriptRun};
 pub use smtp::SmtpCheck;
 pub use tcp::{TcpCheck, TcpStep};
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsSetupError, TlsVerify, certs_from_pem, key_from_pem, roots_from_pem};
 pub use udp::UdpCheck;
 
 /// Default cap on the bytes a checker reads from a peer.
