@@ -14,9 +14,11 @@
 pub mod ah;
 pub mod config;
 pub mod counters;
+pub mod host;
 pub mod packet;
 pub mod router;
 pub mod sim;
+pub mod sync;
 pub mod types;
 
 pub use config::{
@@ -24,8 +26,10 @@ pub use config::{
     TrackConfig,
 };
 pub use counters::{DropCounters, DropReason};
+pub use host::{Host, HostCommand, HostConfig, HostConfigError, HostEvent};
 pub use packet::{
     Advertisement, Auth, ChecksumMode, ChecksumPolicy, DecodeError, EncodeError, IpContext,
 };
 pub use router::{Command, Event, GarpKind, Reason, Router, RouterStats, State};
+pub use sync::{SyncGroup, SyncGroupConfig};
 pub use types::{Centiseconds, Priority, Version, Vrid};

@@ -294,7 +294,8 @@ pub struct Router {
     preempt_at: Option<Instant>,
     master_left: bool,
     sync_member: bool,
-    sync_fault: bool,
+    /// A fault imposed by the sync group, with the member that caused it.
+    sync_fault: Option<String>,
     wants_master: bool,
     tracking: TrackSet<String>,
     /// Advertisements to send: (destination, priority).
@@ -321,7 +322,7 @@ impl Router {
             preempt_at: None,
             master_left: false,
             sync_member: false,
-            sync_fault: false,
+            sync_fault: None,
             wants_master: false,
             tracking,
             outbox: VecDeque::new(),
@@ -338,6 +339,11 @@ impl Router {
     /// reports [`Event::WantMaster`] and waits for [`Command::SyncMaster`].
     pub fn set_sync_member(&mut self, member: bool) {
         self.sync_member = member;
+    }
+
+    /// Whether this router is a sync-group member.
+    pub fn is_sync_member(&self) -> bool {
+        self.sync_member
     }
 
     /// The configuration.
@@ -422,8 +428,14 @@ impl Router {
         self.tracking.summary().faulted_by
     }
 
+    /// Whether this router's own tracked objects force FAULT (a fault imposed by its
+    /// sync group does not count).
+    pub fn has_own_fault(&self) -> bool {
+        self.tracking.summary().is_fault()
+    }
+
     fn is_faulted(&self) -> bool {
-        self.sync_fault || self.tracking.summary().is_fault()
+        self.sync_fault.is_some() || self.has_own_fault()
     }
 
     fn send_advert(&mut self, priority: Priority) {
@@ -586,11 +598,15 @@ impl Router {
             }
             State::Fault => {}
             _ if faulted => {
-                let mut objects = self.faulted_by();
-                if objects.is_empty() {
-                    objects.push("sync group".into());
-                }
-                self.become_fault(Reason::Fault { objects });
+                let reason = match (&self.sync_fault, self.has_own_fault()) {
+                    (Some(cause), false) => Reason::SyncGroup {
+                        cause: cause.clone(),
+                    },
+                    _ => Reason::Fault {
+                        objects: self.faulted_by(),
+                    },
+                };
+                self.become_fault(reason);
             }
             State::Master if before != self.priority => {
                 // Let the Backups see the new priority at once: a lower one may make
@@ -837,9 +853,9 @@ impl Endpoint for Router {
                 }
             }
             Command::SyncFault { faulted, cause } => {
-                if self.sync_fault != faulted {
-                    self.sync_fault = faulted;
-                    let _ = cause;
+                let imposed = faulted.then_some(cause);
+                if self.sync_fault != imposed {
+                    self.sync_fault = imposed;
                     self.tracking_changed(now);
                 }
             }
