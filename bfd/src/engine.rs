@@ -500,48 +500,46 @@ impl Engine {
 
     /// Validates, demultiplexes and authenticates one packet: the session it belongs to
     /// and its parsed form, or why it is dropped.
-    fn accept(
-        &mut self,
+    fn accept<'a>(
+        sessions: &'a mut DiscrMap<Session>,
+        by_addr: &HashMap<AddrKey, u32>,
         now: Instant,
         meta: &RecvMeta,
         payload: &[u8],
-    ) -> Result<(u32, ControlPacket), DropReason> {
+    ) -> Result<(&'a mut Session, ControlPacket), DropReason> {
         let packet = Packet::new_checked(payload).map_err(|e| e.drop_reason())?;
         let pkt = ControlPacket::parse(&packet).map_err(|e| e.drop_reason())?;
-        let discr = if pkt.your_discriminator != 0 {
-            if !self.sessions.contains_key(&pkt.your_discriminator) {
-                return Err(DropReason::UnknownDiscriminator);
-            }
-            pkt.your_discriminator
+        let session = if pkt.your_discriminator != 0 {
+            sessions
+                .get_mut(&pkt.your_discriminator)
+                .ok_or(DropReason::UnknownDiscriminator)?
         } else {
             let key = AddrKey {
                 remote: meta.source.to_canonical(),
                 local: meta.destination.to_canonical(),
                 multihop: meta.destination_port == Some(MULTIHOP_PORT),
             };
-            *self.by_addr.get(&key).ok_or(DropReason::NoSession)?
+            let discr = by_addr.get(&key).ok_or(DropReason::NoSession)?;
+            let session = sessions.get_mut(discr).ok_or(DropReason::NoSession)?;
+            if !session.cfg.hop.is_multihop()
+                && session.cfg.interface.is_some_and(|i| i != meta.interface)
+            {
+                return Err(DropReason::NoSession);
+            }
+            session
         };
-        let session = self
-            .sessions
-            .get_mut(&discr)
-            .ok_or(DropReason::UnknownDiscriminator)?;
-        if pkt.your_discriminator == 0
-            && !session.cfg.hop.is_multihop()
-            && session.cfg.interface.is_some_and(|i| i != meta.interface)
-        {
-            return Err(DropReason::NoSession);
-        }
         if !session.cfg.hop.accepts_ttl(meta.ttl) {
             return Err(DropReason::Ttl);
         }
         // RFC 5880 section 6.8.6: A bit versus bfd.AuthType, then section 6.7.
-        if session.cfg.auth.is_some() {
-            session.expire_auth_seq(now);
-        }
         match (&pkt.auth, &session.cfg.auth) {
             (None, None) => {}
             (Some(_), None) | (None, Some(_)) => return Err(DropReason::AuthTypeMismatch),
-            (Some(section), Some(ring)) => {
+            (Some(section), Some(_)) => {
+                session.expire_auth_seq(now);
+                let Some(ring) = &session.cfg.auth else {
+                    return Err(DropReason::AuthTypeMismatch);
+                };
                 if section.auth_type() != ring.auth_type() {
                     return Err(DropReason::AuthTypeMismatch);
                 }
@@ -558,7 +556,7 @@ impl Engine {
                 }
             }
         }
-        Ok((discr, pkt))
+        Ok((session, pkt))
     }
 }
 
@@ -567,12 +565,8 @@ impl Endpoint for Engine {
     type Event = Event;
 
     fn handle_packet(&mut self, now: Instant, meta: &RecvMeta, payload: &[u8]) {
-        match self.accept(now, meta, payload) {
-            Ok((discr, pkt)) => {
-                if let Some(session) = self.sessions.get_mut(&discr) {
-                    session.receive(now, &pkt, &mut self.io);
-                }
-            }
+        match Engine::accept(&mut self.sessions, &self.by_addr, now, meta, payload) {
+            Ok((session, pkt)) => session.receive(now, &pkt, &mut self.io),
             Err(reason) => self.drops.record(reason),
         }
     }
