@@ -170,8 +170,7 @@ pub trait IpvsBackend: Send + Sync {
     /// Changes a destination (`ENOENT` if it does not exist).
     async fn edit_dest(&self, service: &ServiceKey, dest: &Destination) -> Result<(), IpvsError>;
     /// Deletes a destination (`ENOENT` if it does not exist).
-    async fn del_dest(&self, service: &ServiceKey, dest: &DestinationKey)
-    -> Result<(), IpvsError>;
+    async fn del_dest(&self, service: &ServiceKey, dest: &DestinationKey) -> Result<(), IpvsError>;
     /// Deletes every service.
     async fn flush(&self) -> Result<(), IpvsError>;
     /// Zeroes the counters of one service (`ESRCH` if absent), or of all.

@@ -307,7 +307,9 @@ impl PersistenceEngine {
 }
 
 /// Service flags a user sets (the kernel-internal `hashed` flag is not one).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct ServiceFlags {
     /// Persistent service (`-p`).
     pub persistent: bool,
@@ -546,7 +548,9 @@ pub struct DestinationKey {
 }
 
 /// Tunnel checksum option (GUE and GRE).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum TunnelChecksum {
     /// No checksum (`nocsum`).
     #[default]

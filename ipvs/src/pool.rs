@@ -245,7 +245,8 @@ impl PoolController {
         if let Some(s) = &self.config.sorry_server {
             if !self.sorry_active {
                 self.sorry_active = true;
-                self.events.push_back(PoolEvent::SorryServerActivated(s.key));
+                self.events
+                    .push_back(PoolEvent::SorryServerActivated(s.key));
             }
         }
     }
@@ -261,7 +262,8 @@ impl PoolController {
                         .push_back(PoolEvent::SorryServerDeactivated(s.key));
                 }
             }
-            self.events.push_back(PoolEvent::QuorumUp { weight_sum: sum });
+            self.events
+                .push_back(PoolEvent::QuorumUp { weight_sum: sum });
         } else if self.quorum_up && (sum == 0 || sum < self.down_threshold()) {
             self.lose_quorum(sum);
         }
@@ -401,7 +403,8 @@ impl PoolController {
                 self.events.push_back(PoolEvent::RealServerDown(k));
             }
             if self.quorum_up {
-                self.events.push_back(PoolEvent::QuorumDown { weight_sum: 0 });
+                self.events
+                    .push_back(PoolEvent::QuorumDown { weight_sum: 0 });
             }
         }
         for s in self.servers.values_mut() {

@@ -154,11 +154,8 @@ impl Reconciler {
                     (d.service.key, (&d.service, dests))
                 })
                 .collect();
-        let have: BTreeMap<ServiceKey, _> = actual
-            .services
-            .iter()
-            .map(|s| (s.service.key, s))
-            .collect();
+        let have: BTreeMap<ServiceKey, _> =
+            actual.services.iter().map(|s| (s.service.key, s)).collect();
 
         // Forget drains of destinations that are gone or wanted again.
         self.draining.retain(|(s, d), _| {

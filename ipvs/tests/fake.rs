@@ -45,7 +45,10 @@ fn service_lifecycle_and_kernel_errors() {
         // Any other command on a missing service is ESRCH.
         assert_eq!(errno(f.del_service(&key()).await), Errno::Srch);
         assert_eq!(errno(f.edit_service(&svc()).await), Errno::Srch);
-        assert_eq!(errno(f.add_dest(&key(), &dest("10.0.0.1")).await), Errno::Srch);
+        assert_eq!(
+            errno(f.add_dest(&key(), &dest("10.0.0.1")).await),
+            Errno::Srch
+        );
         assert_eq!(errno(f.zero(Some(&key())).await), Errno::Srch);
     });
 }
@@ -111,8 +114,14 @@ fn destination_errors() {
     block_on(async {
         f.add_service(&svc()).await.unwrap();
         f.add_dest(&key(), &dest("10.0.0.1")).await.unwrap();
-        assert_eq!(errno(f.add_dest(&key(), &dest("10.0.0.1")).await), Errno::Exist);
-        assert_eq!(errno(f.edit_dest(&key(), &dest("10.0.0.2")).await), Errno::NoEnt);
+        assert_eq!(
+            errno(f.add_dest(&key(), &dest("10.0.0.1")).await),
+            Errno::Exist
+        );
+        assert_eq!(
+            errno(f.edit_dest(&key(), &dest("10.0.0.2")).await),
+            Errno::NoEnt
+        );
         let k2 = DestinationKey {
             addr: "10.0.0.2".parse().unwrap(),
             port: 443,
@@ -139,7 +148,10 @@ fn destination_errors() {
         v6t.fwd = ForwardMethod::Tunnel(Tunnel::Ipip);
         f.add_dest(&key(), &v6t).await.unwrap();
         // Multicast is not a real server.
-        assert_eq!(errno(f.add_dest(&key(), &dest("224.0.0.1")).await), Errno::Inval);
+        assert_eq!(
+            errno(f.add_dest(&key(), &dest("224.0.0.1")).await),
+            Errno::Inval
+        );
         let snap = f.dump().await.unwrap();
         assert_eq!(snap.services[0].dests.len(), 2);
         assert_eq!(
@@ -172,7 +184,10 @@ fn daemons_timeouts_info_flush_zero() {
         .await
         .unwrap();
         let t2 = f.timeouts().await.unwrap();
-        assert_eq!((t2.tcp, t2.tcp_fin, t2.udp), (t.tcp, Duration::from_secs(30), t.udp));
+        assert_eq!(
+            (t2.tcp, t2.tcp_fin, t2.udp),
+            (t.tcp, Duration::from_secs(30), t.udp)
+        );
 
         let info = f.info().await.unwrap();
         assert_eq!(info.version.code(), 0x010201);

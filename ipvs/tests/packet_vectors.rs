@@ -194,16 +194,14 @@ fn stats32_nest_has_64_bit_byte_counters_only() {
     let msg = IpvsMessage::decode(1, nest).unwrap();
     assert_eq!(
         msg.nlas,
-        vec![IpvsAttr::Service(vec![
-            SvcAttr::Stats(vec![
-                StatsAttr::Conns(5),
-                StatsAttr::InBytes(9),
-                StatsAttr::Other(RawAttr {
-                    kind: 99,
-                    value: vec![]
-                })
-            ]),
-        ])]
+        vec![IpvsAttr::Service(vec![SvcAttr::Stats(vec![
+            StatsAttr::Conns(5),
+            StatsAttr::InBytes(9),
+            StatsAttr::Other(RawAttr {
+                kind: 99,
+                value: vec![]
+            })
+        ]),])]
     );
     assert_eq!(msg.attrs_to_bytes(), nest);
     // A 32-bit counter with 8 bytes is a typed error.
@@ -232,7 +230,9 @@ fn malformed_attributes_are_typed_errors() {
         Err(PacketError::Attribute(_))
     ));
     // Scheduler name that is not UTF-8.
-    let bad = [0x0c, 0x00, 0x01, 0x00, 0x08, 0x00, 0x06, 0x00, 0xff, 0xfe, 0x00, 0x00];
+    let bad = [
+        0x0c, 0x00, 0x01, 0x00, 0x08, 0x00, 0x06, 0x00, 0xff, 0xfe, 0x00, 0x00,
+    ];
     assert_eq!(
         IpvsMessage::decode(1, &bad),
         Err(PacketError::String {
@@ -391,7 +391,8 @@ fn request_frame_and_error_reply_with_extended_ack() {
 #[test]
 fn dump_reply_frames_then_done() {
     let mut svc = IpvsMessage::new(IpvsCmd::NewService);
-    svc.nlas.push(IpvsAttr::Service(web_service().to_attrs().unwrap()));
+    svc.nlas
+        .push(IpvsAttr::Service(web_service().to_attrs().unwrap()));
     let mut buf = frame::encode_request(0x24, 1, false, &svc);
     buf.extend_from_slice(&[20, 0, 0, 0, 3, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let frames = frame::decode_reply(&buf, 0x24).unwrap();

@@ -48,7 +48,8 @@ fn svc_attr() -> impl Strategy<Value = SvcAttr> {
         any::<u16>().prop_map(SvcAttr::Port),
         any::<u32>().prop_map(SvcAttr::Fwmark),
         name().prop_map(SvcAttr::SchedName),
-        (any::<u32>(), any::<u32>()).prop_map(|(flags, mask)| SvcAttr::Flags(FlagsMask { flags, mask })),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(flags, mask)| SvcAttr::Flags(FlagsMask { flags, mask })),
         any::<u32>().prop_map(SvcAttr::Timeout),
         any::<u32>().prop_map(SvcAttr::Netmask),
         stats(false).prop_map(SvcAttr::Stats),
@@ -215,15 +216,23 @@ fn destination(f: Family) -> impl Strategy<Value = Destination> {
             .prop_map(|(port, checksum)| ForwardMethod::Tunnel(Tunnel::Gue { port, checksum })),
         ck.prop_map(|checksum| ForwardMethod::Tunnel(Tunnel::Gre { checksum })),
     ];
-    (addr(f), any::<u16>(), fwd, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-        |(addr, port, fwd, weight, upper_threshold, lower_threshold)| Destination {
-            key: DestinationKey { addr, port },
-            fwd,
-            weight,
-            upper_threshold,
-            lower_threshold,
-        },
+    (
+        addr(f),
+        any::<u16>(),
+        fwd,
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
     )
+        .prop_map(
+            |(addr, port, fwd, weight, upper_threshold, lower_threshold)| Destination {
+                key: DestinationKey { addr, port },
+                fwd,
+                weight,
+                upper_threshold,
+                lower_threshold,
+            },
+        )
 }
 
 proptest! {
@@ -289,6 +298,26 @@ proptest! {
                     let _ = request::read_daemon(&message);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn decoded_bytes_reencode_stably(
+        cmd in 1u8..=17,
+        msg in message(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+    ) {
+        // Start from a valid message, corrupt it, and check that whatever still decodes
+        // re-encodes to bytes that decode to the same value (the fuzz target's oracle).
+        let mut bytes = msg.attrs_to_bytes();
+        for (i, b) in flips {
+            if !bytes.is_empty() {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+        }
+        if let Ok(m) = IpvsMessage::decode(cmd, &bytes) {
+            prop_assert_eq!(IpvsMessage::decode_genl(&m.to_genl_bytes()), Ok(m));
         }
     }
 }
