@@ -867,3 +867,39 @@ fn commands_and_events_serialize() {
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), c);
 }
+
+/// RFC 5880 section 6.8.3: a reduced RequiredMinRx is used for the detection time only
+/// after the Poll Sequence ends; the peer speeds up once it has answered.
+#[test]
+fn rfc5880_6_8_3_reduced_rx_applies_after_final() {
+    let slow = Duration::from_millis(50);
+    let fast = Duration::from_millis(20);
+    let mut p = Pair::with(|c| {
+        c.desired_min_tx = fast;
+        c.required_min_rx = slow;
+    });
+    p.up();
+    assert_eq!(
+        p.nodes[0].engine.session(ID).unwrap().detection_time,
+        Some(slow * 3)
+    );
+    p.command(
+        0,
+        Command::SetTimers {
+            session: ID,
+            desired_min_tx: fast,
+            required_min_rx: fast,
+            detect_mult: 3,
+        },
+    );
+    let a = p.nodes[0].engine.session(ID).unwrap();
+    assert!(a.poll_in_progress);
+    assert_eq!(a.required_min_rx, fast); // advertised at once
+    assert_eq!(a.detection_time, Some(slow * 3)); // but not yet relied upon
+    p.run_for(Duration::from_secs(1));
+    let a = p.nodes[0].engine.session(ID).unwrap();
+    assert!(!a.poll_in_progress);
+    assert_eq!(a.detection_time, Some(fast * 3));
+    assert_eq!(p.nodes[1].engine.session(ID).unwrap().tx_interval, fast);
+    assert!(p.changes(0).iter().all(|(_, c)| c.to != State::Down));
+}
