@@ -113,6 +113,16 @@ pub struct StateChange {
 }
 
 impl StateChange {
+    /// The session as a tracked object for [`ha_core::track`] (VRRP `track_bfd`,
+    /// checkers): up only in [`State::Up`].
+    pub fn track_state(&self) -> ha_core::track::TrackState {
+        if self.to == State::Up {
+            ha_core::track::TrackState::Up
+        } else {
+            ha_core::track::TrackState::Down
+        }
+    }
+
     /// Whether the session just left Up because the path failed (not because either side
     /// was administratively taken down).
     pub fn is_failure(&self) -> bool {

@@ -528,6 +528,7 @@ fn rfc5880_6_8_16_admin_down_and_up() {
     assert_eq!(cb.diagnostic, Diagnostic::NeighborSignaledDown);
     assert_eq!(cb.remote_state, State::AdminDown);
     assert!(!cb.is_failure());
+    assert_eq!(cb.track_state(), ha_core::track::TrackState::Down);
     let last = p.nodes[0].sent.last().unwrap().2;
     assert_eq!(
         (last.state, last.diagnostic),
