@@ -390,6 +390,9 @@ impl Session {
         if from == to {
             return;
         }
+        // The notification is spaced by the interval in force before the change, so a
+        // peer still Up hears "Down" before its detection time runs out.
+        let spacing = self.tx_interval();
         self.state = to;
         self.diag = diag;
         if to == State::Up {
@@ -417,7 +420,8 @@ impl Session {
             remote_state: self.remote_state,
         }));
         // Tell the peer as soon as the transmit interval allows.
-        self.expedite(now, io);
+        let spacing = spacing.min(self.tx_interval());
+        self.expedite(now, spacing, io);
     }
 
     /// Changes the advertised intervals (RFC 5880 section 6.8.3): while Up through a Poll
@@ -444,18 +448,18 @@ impl Session {
         if self.poll.is_none() {
             self.poll = Some((tx, rx));
         }
-        self.expedite(now, io);
+        self.expedite(now, self.tx_interval(), io);
     }
 
     /// Brings the next packet forward to the earliest moment the transmit interval
-    /// allows (RFC 5880 section 6.8.7: never closer than the jittered interval to the
-    /// previous one): at once, or at 75 % of the interval after the last packet.
-    fn expedite(&mut self, now: Instant, io: &mut Io) {
+    /// `spacing` allows (RFC 5880 section 6.8.7: never closer than the jittered interval
+    /// to the previous one): at once, or at 75 % of it after the last packet.
+    fn expedite(&mut self, now: Instant, spacing: Duration, io: &mut Io) {
         if !self.may_transmit() {
             return;
         }
         let earliest = match self.last_tx {
-            Some(last) => (last + self.tx_interval().mul_f64(0.75)).max(now),
+            Some(last) => (last + spacing.mul_f64(0.75)).max(now),
             None => now,
         };
         if earliest <= now {

@@ -904,3 +904,30 @@ fn rfc5880_6_8_3_reduced_rx_applies_after_final() {
     assert_eq!(p.nodes[1].engine.session(ID).unwrap().tx_interval, fast);
     assert!(p.changes(0).iter().all(|(_, c)| c.to != State::Down));
 }
+
+/// RFC 5880 section 6.8.6: a peer that restarts (new discriminator, Your Discriminator
+/// zero, State Down) is found by its addresses and takes the session Down at once.
+#[test]
+fn rfc5880_6_8_6_peer_restart_is_seen_by_address() {
+    let mut p = Pair::with(|_| {});
+    p.up();
+    let restart = p.now;
+    p.nodes[1].engine = Engine::new(ha_core::rng::seeded(77));
+    let mut cb = SessionConfig::single_hop(ID, ip("10.0.0.2"), ip("10.0.0.1"));
+    cb.desired_min_tx = FAST;
+    cb.required_min_rx = FAST;
+    p.command(1, Command::AddSession { config: cb });
+    p.run_for(Duration::from_millis(20));
+    let (t, c) = *p.changes(0).last().unwrap();
+    assert_eq!(
+        (c.from, c.to, c.diagnostic),
+        (State::Up, State::Down, Diagnostic::NeighborSignaledDown)
+    );
+    assert!(t - restart <= LATENCY);
+    p.up();
+    let a = p.nodes[0].engine.session(ID).unwrap();
+    assert_eq!(
+        a.remote_discriminator,
+        p.nodes[1].engine.session(ID).unwrap().local_discriminator
+    );
+}
