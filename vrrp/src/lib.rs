@@ -7,14 +7,23 @@
 //! - the **router**: a sans-I/O state machine implementing [`ha_core::Endpoint`];
 //! - **sync groups** with keepalived's semantics.
 //!
-//! Still to come: the Linux adapter (raw sockets, VIPs over rtnetlink, GARP/NA, VMAC) and
-//! the mapping from keepalived.conf's `vrrp_instance` and `vrrp_sync_group` sections.
-#![forbid(unsafe_code)]
+//! - [`linux`] (feature `linux`, on by default): raw VRRP sockets, VIPs over rtnetlink,
+//!   gratuitous ARP / NA and an `Instance` runner on tokio. Without the feature the crate
+//!   is the pure core, free of I/O.
+//!
+//! `unsafe` is denied in the whole crate except one small module of the Linux adapter
+//! that wraps `recvmsg` with IPv6 ancillary data (see [`linux`]).
+//!
+//! Still to come: VMAC (macvlan) and the mapping from keepalived.conf's `vrrp_instance`
+//! and `vrrp_sync_group` sections.
+#![deny(unsafe_code)]
 
 pub mod ah;
 pub mod config;
 pub mod counters;
 pub mod host;
+#[cfg(feature = "linux")]
+pub mod linux;
 pub mod packet;
 pub mod router;
 pub mod sim;

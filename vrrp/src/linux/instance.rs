@@ -1,0 +1,392 @@
+//! [`Instance`]: one VRRP router running on a real interface.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ha_core::IfIndex;
+use ha_core::driver::{Driver, DriverError, DriverEvent, DriverHandle, DriverStopped, EventStream};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::garp::GarpSocket;
+use super::netlink::{AddOutcome, Netlink, NetlinkError, RemoveOutcome};
+use super::socket::{RawVrrpSocket, SocketCounters, SocketError};
+use crate::{Command, ConfigError, Event, Router, RouterConfig};
+
+/// Configuration of one [`Instance`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceConfig {
+    /// The interface name, e.g. `"eth0"`.
+    pub interface: String,
+    /// The router's configuration. Its `interface` is replaced by the index of
+    /// [`InstanceConfig::interface`]; an unspecified `primary_address` (`0.0.0.0` or `::`)
+    /// is replaced by the interface's first IPv4 address (for IPv4) or its link-local
+    /// address (for IPv6).
+    pub router: RouterConfig,
+    /// Prefix length of the virtual addresses when added (default 32 for IPv4, 128 for
+    /// IPv6, as keepalived).
+    pub prefix_len: Option<u8>,
+}
+
+/// Starting an [`Instance`] failed.
+#[derive(Debug, Error)]
+pub enum InstanceError {
+    /// The router configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A netlink query failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// The VRRP sockets could not be opened.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The gratuitous ARP / NA socket could not be opened.
+    #[error("gratuitous ARP/NA socket on {interface}: {source}")]
+    Garp {
+        /// Interface name.
+        interface: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interface has no address to use as the primary address.
+    #[error("interface {interface} has no {family} address to send advertisements from")]
+    NoPrimaryAddress {
+        /// Interface name.
+        interface: String,
+        /// "IPv4" or "IPv6 link-local".
+        family: &'static str,
+    },
+    /// The interface has no MAC address (gratuitous ARP needs one).
+    #[error("interface {0} has no Ethernet MAC address")]
+    NoMac(String),
+    /// The driver stopped with an error.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// What an [`Instance`] reports, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InstanceEvent {
+    /// An event of the router, reported after its action (if any) was applied.
+    Router(Event),
+    /// An action on the system failed; the router carries on.
+    ActionFailed {
+        /// What was being done.
+        action: String,
+        /// Why it failed.
+        error: String,
+    },
+    /// Something the driver noticed (send or receive failures, late timers).
+    Driver(DriverEvent<()>),
+}
+
+/// Sends commands to a running [`Instance`]. Cloneable.
+#[derive(Clone, Debug)]
+pub struct InstanceHandle {
+    driver: DriverHandle<Command>,
+}
+
+impl InstanceHandle {
+    /// Queues a router command.
+    pub fn command(&self, command: Command) -> Result<(), DriverStopped> {
+        self.driver.command(command)
+    }
+
+    /// Graceful stop: a Master sends a priority-0 advertisement and removes its virtual
+    /// addresses, then the instance stops. Waits until the driver has stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.driver.command(Command::Shutdown);
+        self.driver.stop().await;
+    }
+
+    /// Stops at once without telling the peers (the virtual addresses stay, as after a
+    /// crash). Waits until the driver has stopped.
+    pub async fn stop(&self) {
+        self.driver.stop().await;
+    }
+}
+
+/// One VRRP router on a Linux interface: a [`Driver`] running the [`Router`] over a
+/// [`RawVrrpSocket`], and an applier that consumes the router's events in order — adds
+/// and removes the virtual addresses over rtnetlink, sends gratuitous ARPs / NAs — and
+/// logs every transition with `tracing`.
+///
+/// ```no_run
+/// # async fn demo(config: ha_vrrp::linux::InstanceConfig) -> Result<(), ha_vrrp::linux::InstanceError> {
+/// use ha_vrrp::linux::Instance;
+/// let (instance, handle, mut events) = Instance::start(config).await?;
+/// let run = tokio::spawn(instance.run());
+/// // ... later:
+/// handle.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Instance {
+    name: String,
+    ifindex: IfIndex,
+    prefix_len: u8,
+    driver: Driver<Router, RawVrrpSocket>,
+    events: EventStream<Event>,
+    netlink: Netlink,
+    garp: GarpSocket,
+    observer: mpsc::UnboundedSender<InstanceEvent>,
+    counters: std::sync::Arc<SocketCounters>,
+}
+
+impl Instance {
+    /// Resolves the interface, opens the sockets and builds the router. Must run inside a
+    /// tokio runtime with I/O and time enabled, in the network namespace of the
+    /// interface. Returns the instance (run it with [`Instance::run`]), a handle, and the
+    /// stream of [`InstanceEvent`]s.
+    pub async fn start(
+        config: InstanceConfig,
+    ) -> Result<
+        (
+            Instance,
+            InstanceHandle,
+            mpsc::UnboundedReceiver<InstanceEvent>,
+        ),
+        InstanceError,
+    > {
+        let InstanceConfig {
+            interface,
+            mut router,
+            prefix_len,
+        } = config;
+        let netlink = Netlink::connect()?;
+        let link = netlink.link_by_name(&interface).await?;
+        router.interface = link.index;
+        let addresses = netlink.addresses(link.index).await?;
+        let link_local = addresses.iter().find_map(|a| match a.address {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
+            _ => None,
+        });
+        if router.primary_address.is_unspecified() {
+            let found = addresses.iter().find(|a| {
+                a.address.is_ipv4() == router.primary_address.is_ipv4()
+                    && !router.virtual_addresses.contains(&a.address)
+                    && match a.address {
+                        IpAddr::V4(_) => true,
+                        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+                    }
+            });
+            router.primary_address = match found {
+                Some(a) => a.address,
+                None => {
+                    return Err(InstanceError::NoPrimaryAddress {
+                        interface,
+                        family: if router.primary_address.is_ipv4() {
+                            "IPv4"
+                        } else {
+                            "IPv6 link-local"
+                        },
+                    });
+                }
+            };
+        }
+        router.validate()?;
+        let mac = link
+            .mac
+            .ok_or_else(|| InstanceError::NoMac(interface.clone()))?;
+        let socket = RawVrrpSocket::open(&interface, link.index, router.primary_address)?;
+        let counters = socket.counters();
+        let garp = GarpSocket::open(link.index, mac, link_local).map_err(|source| {
+            InstanceError::Garp {
+                interface: interface.clone(),
+                source,
+            }
+        })?;
+        let prefix_len = prefix_len.unwrap_or(if router.primary_address.is_ipv4() {
+            32
+        } else {
+            128
+        });
+        let name = router.name.clone();
+        let clock = ha_core::driver::Clock::new();
+        let endpoint = Router::new(router, clock.now())?;
+        let (driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
+        let (observer, observed) = mpsc::unbounded_channel();
+        info!(instance = %name, interface = %interface, ifindex = link.index.0, "VRRP instance starting");
+        Ok((
+            Instance {
+                name,
+                ifindex: link.index,
+                prefix_len,
+                driver,
+                events,
+                netlink,
+                garp,
+                observer,
+                counters,
+            },
+            InstanceHandle { driver: handle },
+            observed,
+        ))
+    }
+
+    /// The receive counters of the VRRP socket.
+    pub fn socket_counters(&self) -> std::sync::Arc<SocketCounters> {
+        std::sync::Arc::clone(&self.counters)
+    }
+
+    /// Runs until [`InstanceHandle::shutdown`] or [`InstanceHandle::stop`]; every event
+    /// the router produced is applied before this returns the router.
+    pub async fn run(self) -> Result<Router, InstanceError> {
+        let Instance {
+            name,
+            ifindex,
+            prefix_len,
+            driver,
+            mut events,
+            netlink,
+            garp,
+            observer,
+            counters: _,
+        } = self;
+        let applier = async {
+            let applier = Applier {
+                name: &name,
+                ifindex,
+                prefix_len,
+                netlink: &netlink,
+                garp: &garp,
+                observer: &observer,
+            };
+            while let Some(event) = events.recv().await {
+                applier.apply(event).await;
+            }
+        };
+        let (result, ()) = tokio::join!(driver.run(), applier);
+        info!(instance = %name, "VRRP instance stopped");
+        Ok(result?)
+    }
+}
+
+struct Applier<'a> {
+    name: &'a str,
+    ifindex: IfIndex,
+    prefix_len: u8,
+    netlink: &'a Netlink,
+    garp: &'a GarpSocket,
+    observer: &'a mpsc::UnboundedSender<InstanceEvent>,
+}
+
+impl Applier<'_> {
+    fn failed(&self, action: String, error: String) {
+        error!(instance = %self.name, %action, %error, "action failed");
+        let _ = self
+            .observer
+            .send(InstanceEvent::ActionFailed { action, error });
+    }
+
+    async fn apply(&self, event: DriverEvent<Event>) {
+        let event = match event {
+            DriverEvent::Endpoint(e) => e,
+            DriverEvent::SendFailed { transmit, error } => {
+                warn!(instance = %self.name, destination = %transmit.destination, %error, "advertisement not sent");
+                let _ = self
+                    .observer
+                    .send(InstanceEvent::Driver(DriverEvent::SendFailed {
+                        transmit,
+                        error,
+                    }));
+                return;
+            }
+            DriverEvent::RecvFailed { error } => {
+                warn!(instance = %self.name, %error, "receive failed");
+                let _ = self
+                    .observer
+                    .send(InstanceEvent::Driver(DriverEvent::RecvFailed { error }));
+                return;
+            }
+            DriverEvent::LateTimer { late } => {
+                debug!(instance = %self.name, late_us = late.as_micros() as u64, "timer fired late");
+                let _ = self
+                    .observer
+                    .send(InstanceEvent::Driver(DriverEvent::LateTimer { late }));
+                return;
+            }
+        };
+        match &event {
+            Event::StateChanged {
+                vrid,
+                from,
+                to,
+                reason,
+                priority,
+            } => {
+                info!(instance = %self.name, vrid = vrid.get(), %from, %to, ?reason, priority = priority.0, "VRRP transition");
+            }
+            Event::AddAddresses { addresses, .. } => {
+                for &address in addresses {
+                    match self
+                        .netlink
+                        .add_address(self.ifindex, address, self.prefix_len)
+                        .await
+                    {
+                        Ok(AddOutcome::Added) => {
+                            info!(instance = %self.name, %address, "virtual address added");
+                        }
+                        Ok(AddOutcome::AlreadyPresent) => {
+                            info!(instance = %self.name, %address, "virtual address was already present");
+                        }
+                        Err(e) => self.failed(format!("add {address}"), e.to_string()),
+                    }
+                }
+            }
+            Event::RemoveAddresses { addresses, .. } => {
+                for &address in addresses {
+                    match self
+                        .netlink
+                        .remove_address(self.ifindex, address, self.prefix_len)
+                        .await
+                    {
+                        Ok(RemoveOutcome::Removed) => {
+                            info!(instance = %self.name, %address, "virtual address removed");
+                        }
+                        Ok(RemoveOutcome::NotPresent) => {
+                            info!(instance = %self.name, %address, "virtual address was already absent");
+                        }
+                        Err(e) => self.failed(format!("remove {address}"), e.to_string()),
+                    }
+                }
+            }
+            Event::Gratuitous {
+                kind,
+                addresses,
+                count,
+                interval,
+                ..
+            } => {
+                debug!(instance = %self.name, ?kind, count, "gratuitous ARP/NA burst");
+                for round in 0..*count {
+                    if round > 0 && *interval > Duration::ZERO {
+                        tokio::time::sleep(*interval).await;
+                    }
+                    for &address in addresses {
+                        if let Err(e) = self.garp.announce(address).await {
+                            self.failed(format!("announce {address}"), e.to_string());
+                        }
+                    }
+                }
+            }
+            Event::PriorityChanged { from, to, .. } => {
+                info!(instance = %self.name, from = from.0, to = to.0, "priority changed");
+            }
+            Event::MasterLearned {
+                master,
+                priority,
+                interval,
+                ..
+            } => {
+                info!(instance = %self.name, %master, priority = priority.0, interval_cs = interval.get(), "master learned");
+            }
+            Event::WantMaster { .. } => {
+                debug!(instance = %self.name, "ready to become master (sync group)");
+            }
+        }
+        let _ = self.observer.send(InstanceEvent::Router(event));
+    }
+}

@@ -1,0 +1,36 @@
+//! The Linux adapter (feature `linux`, on by default): VRRP on real interfaces.
+//!
+//! - [`RawVrrpSocket`]: raw IPv4 / IPv6 sockets for IP protocol 112 implementing
+//!   [`ha_core::driver::PacketIo`] (interface binding, group membership, TTL 255,
+//!   receive metadata from the IPv4 header or IPv6 ancillary data);
+//! - [`GarpSocket`]: gratuitous ARP and unsolicited neighbour advertisements over
+//!   `AF_PACKET`, frames built with `etherparse`;
+//! - [`Netlink`]: interface lookup and virtual-address changes over rtnetlink, kernel
+//!   errors as typed [`NetlinkError`]s;
+//! - [`Instance`]: ties them together around [`ha_core::driver::Driver`] and applies the
+//!   router's events in order.
+//!
+//! # Unsafe code
+//!
+//! The crate denies `unsafe` everywhere except the private `sys` module of this adapter,
+//! which wraps `recvmsg` with `IPV6_PKTINFO` / `IPV6_HOPLIMIT` ancillary data, one
+//! `setsockopt` and an `AF_PACKET` `bind` — the calls `socket2` does not offer. Each
+//! `unsafe` block there carries a `SAFETY:` comment.
+//!
+//! # Privileges
+//!
+//! Raw and packet sockets need `CAP_NET_RAW`, address changes `CAP_NET_ADMIN`. Everything
+//! acts in the network namespace of the calling thread.
+
+mod garp;
+mod instance;
+mod netlink;
+mod socket;
+mod sys;
+
+pub use garp::{GarpSocket, Mac, gratuitous_arp, unsolicited_na};
+pub use instance::{Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle};
+pub use netlink::{AddOutcome, InterfaceAddress, LinkInfo, Netlink, NetlinkError, RemoveOutcome};
+pub use socket::{
+    IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError, parse_ipv4_header,
+};
