@@ -44,6 +44,22 @@
 //! assert_eq!(engine.session(SessionId(1)).unwrap().state, State::Down);
 //! # Ok::<(), ha_bfd::auth::KeyError>(())
 //! ```
+//!
+//! # Conformance notes
+//!
+//! - The Echo function is not implemented: Required Min Echo RX Interval is sent as 0.
+//! - Demand mode is never requested (the D bit is sent clear), but a peer's request is
+//!   honoured: periodic packets stop while both ends are Up (RFC 5880 section 6.6).
+//! - A state change is signalled with an extra packet as early as the transmit interval
+//!   allows (never closer than 75 % of the interval to the previous packet), instead of
+//!   waiting for the next periodic one. Finals answer Polls at once.
+//! - Removing a session sends the peer one AdminDown packet, so the peer sees a planned
+//!   shutdown (RFC 5882 section 3.2) rather than a failure.
+//! - The sequence-number window of the keyed types is 3 × the Detect Mult carried by the
+//!   received packet; our own sequence number advances with every packet for all digest
+//!   types.
+//! - [`Command`] values carry key rings, secrets included, so that a recorded run can be
+//!   replayed: treat recorded traces as secret when authentication is used.
 #![forbid(unsafe_code)]
 
 pub mod auth;
