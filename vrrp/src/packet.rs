@@ -25,9 +25,10 @@
 //! ```
 //!
 //! Checksums: VRRPv2 covers the VRRP message only. VRRPv3 over IPv6 always includes the
-//! IPv6 pseudo-header (RFC 5798 §5.2.8). VRRPv3 over IPv4 is an interop trap: keepalived
-//! includes the IPv4 pseudo-header, FRR does not; [`ChecksumMode`] picks what to send and
-//! [`ChecksumPolicy`] what to accept.
+//! IPv6 pseudo-header (RFC 5798 §5.2.8). VRRPv3 over IPv4 is an interop trap: RFC 5798
+//! includes the IPv4 pseudo-header, and so do keepalived 2.2.7 and FRR 8.4.4 (both captured
+//! in `tests/vectors/`), but some VRRPv3 stacks compute it as in VRRPv2, over the message
+//! only. [`ChecksumMode`] picks what to send and [`ChecksumPolicy`] what to accept.
 //!
 //! Receive rules that need configuration or the IP header's TTL (TTL 255, configured
 //! version, VRID, interval and address list, password) belong to the router; this module
@@ -99,14 +100,15 @@ pub(crate) fn pad8(password: &[u8]) -> [u8; 8] {
     out
 }
 
-/// How the VRRPv3 IPv4 checksum is computed (keepalived includes the IPv4 pseudo-header,
-/// FRR does not). IPv6 always includes it; VRRPv2 never does.
+/// How the VRRPv3 IPv4 checksum is computed. IPv6 always includes the pseudo-header;
+/// VRRPv2 never does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub enum ChecksumMode {
-    /// Include the IPv4 pseudo-header (RFC 5798 §5.2.8; keepalived).
+    /// Include the IPv4 pseudo-header (RFC 5798 §5.2.8; keepalived 2.2.7 and FRR 8.4.4,
+    /// measured).
     #[default]
     PseudoHeader,
-    /// The VRRP message only, as in VRRPv2 (FRR's default).
+    /// The VRRP message only, as in VRRPv2 (sent by some VRRPv3 implementations).
     NoPseudoHeader,
 }
 

@@ -173,20 +173,20 @@ fn keepalived_v3_ipv4_pseudo_header_checksum() {
         );
         let (h, payload) = Ipv4Header::parse(p).unwrap();
         let ctx = h.context();
-        // configured for FRR's form, strict: rejected
+        // configured for the v2-style form, strict: rejected
         let e = Advertisement::parse(payload, &ctx, NPH, STRICT).unwrap_err();
         assert!(matches!(e, DecodeError::Checksum { .. }));
         // accept either: it tells which one matched
         let (_, m) =
             Advertisement::parse_matched(payload, &ctx, NPH, ChecksumPolicy::AcceptEither).unwrap();
         assert_eq!(m, ChecksumMatch::V3Ipv4(PH));
-        // the same advert in FRR's form (no pseudo-header) differs only in the checksum
-        let frr = a.to_bytes(&ctx, NPH).unwrap();
-        assert_eq!(frr[..6], payload[..6]);
-        assert_eq!(frr[8..], payload[8..]);
-        assert_ne!(frr[6..8], payload[6..8]);
+        // the same advert without the pseudo-header differs only in the checksum
+        let v2style = a.to_bytes(&ctx, NPH).unwrap();
+        assert_eq!(v2style[..6], payload[..6]);
+        assert_eq!(v2style[8..], payload[8..]);
+        assert_ne!(v2style[6..8], payload[6..8]);
         let (b, m) =
-            Advertisement::parse_matched(&frr, &ctx, PH, ChecksumPolicy::AcceptEither).unwrap();
+            Advertisement::parse_matched(&v2style, &ctx, PH, ChecksumPolicy::AcceptEither).unwrap();
         assert_eq!(b, a);
         assert_eq!(m, ChecksumMatch::V3Ipv4(NPH));
     }
@@ -235,5 +235,38 @@ fn keepalived_v3_ipv6() {
             Advertisement::parse(msg, &other, PH, STRICT),
             Err(DecodeError::Checksum { .. })
         ));
+    }
+}
+
+#[test]
+fn frr_v3_ipv4_also_uses_the_pseudo_header() {
+    let pkts = packets(include_str!("vectors/frr_v3_ipv4.hex"));
+    assert_eq!(pkts.len(), 3);
+    for p in &pkts {
+        // FRR 8.4.4 includes the IPv4 pseudo-header, like keepalived
+        let a = roundtrip_v4(p, PH);
+        assert_eq!(
+            a,
+            Advertisement {
+                version: Version::V3,
+                vrid: Vrid::new(56).unwrap(),
+                priority: Priority(180),
+                // `advertisement-interval 100` is in milliseconds
+                interval: Centiseconds(10),
+                addresses: vec![v4("10.99.0.106")],
+                auth: Auth::None,
+            }
+        );
+        let (h, payload) = Ipv4Header::parse(p).unwrap();
+        // FRR sets DF and a non-sequential Identification
+        assert_eq!(h.flags_fragment, 0x4000);
+        let ctx = h.context();
+        // a receiver configured for the v2-style checksum rejects it ...
+        let e = Advertisement::parse(payload, &ctx, NPH, STRICT).unwrap_err();
+        assert_eq!(e.reason(), DropReason::Checksum);
+        // ... one that accepts either reports which form matched
+        let (_, m) =
+            Advertisement::parse_matched(payload, &ctx, NPH, ChecksumPolicy::AcceptEither).unwrap();
+        assert_eq!(m, ChecksumMatch::V3Ipv4(PH));
     }
 }

@@ -8,8 +8,14 @@ use ha_vrrp::packet::{Advertisement, ChecksumMode, ChecksumPolicy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&flags, packet)) = input.split_first() else { return };
-    let cast = if flags & 1 != 0 { Cast::Unicast } else { Cast::Multicast };
+    let Some((&flags, packet)) = input.split_first() else {
+        return;
+    };
+    let cast = if flags & 1 != 0 {
+        Cast::Unicast
+    } else {
+        Cast::Multicast
+    };
     let mut replay = ReplayState::new();
     let _ = replay.accept_rx(u32::from(flags >> 1));
     let key = AhKey::from_password(b"fuzzkey");

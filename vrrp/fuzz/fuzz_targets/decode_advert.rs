@@ -28,9 +28,20 @@ fuzz_target!(|input: &[u8]| {
     let [flags] = take::<1>(&mut data);
     let source = addr(flags & 1 != 0, &mut data);
     let destination = addr(flags & 2 != 0, &mut data);
-    let ctx = IpContext { source, destination };
-    let mode = if flags & 4 != 0 { ChecksumMode::PseudoHeader } else { ChecksumMode::NoPseudoHeader };
-    let policy = if flags & 8 != 0 { ChecksumPolicy::AcceptEither } else { ChecksumPolicy::Strict };
+    let ctx = IpContext {
+        source,
+        destination,
+    };
+    let mode = if flags & 4 != 0 {
+        ChecksumMode::PseudoHeader
+    } else {
+        ChecksumMode::NoPseudoHeader
+    };
+    let policy = if flags & 8 != 0 {
+        ChecksumPolicy::AcceptEither
+    } else {
+        ChecksumPolicy::Strict
+    };
 
     match Advertisement::parse(data, &ctx, mode, policy) {
         Ok(a) => {
@@ -45,9 +56,24 @@ fuzz_target!(|input: &[u8]| {
         }
     }
     if let Ok(p) = Packet::new_checked(data) {
-        let _ = (p.version(), p.kind(), p.vrid(), p.priority(), p.address_count());
-        let _ = (p.v2_auth_type(), p.v2_interval_secs(), p.v3_interval(), p.checksum());
-        let _ = (p.v2_auth_data(), p.ipv4_address(usize::from(flags)), p.ipv6_address(1));
+        let _ = (
+            p.version(),
+            p.kind(),
+            p.vrid(),
+            p.priority(),
+            p.address_count(),
+        );
+        let _ = (
+            p.v2_auth_type(),
+            p.v2_interval_secs(),
+            p.v3_interval(),
+            p.checksum(),
+        );
+        let _ = (
+            p.v2_auth_data(),
+            p.ipv4_address(usize::from(flags)),
+            p.ipv6_address(1),
+        );
         let _ = p.verify_checksum(&ctx, mode);
     }
 });
