@@ -19,11 +19,16 @@
 //! - [`pool`]: health verdicts → desired service, with quorum, hysteresis, sorry server,
 //!   inhibit-on-failure, alpha, omega and slow start.
 //!
+//! - [`client`] (feature `linux`, default): `IpvsClient`, the kernel backend on a
+//!   `NETLINK_GENERIC` socket with one deadline per request.
+//!
 //! This library never loads kernel modules: when `ip_vs` is not loaded the family is
 //! absent and the netlink backend reports [`backend::IpvsError::FamilyNotFound`].
 #![forbid(unsafe_code)]
 
 pub mod backend;
+#[cfg(feature = "linux")]
+pub mod client;
 pub mod fake;
 pub mod model;
 pub mod packet;

@@ -397,7 +397,7 @@ fn dump_reply_frames_then_done() {
     buf.extend_from_slice(&[20, 0, 0, 0, 3, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let frames = frame::decode_reply(&buf, 0x24).unwrap();
     assert!(matches!(&frames[0], Frame::Ipvs { message, .. } if message == &svc));
-    assert!(matches!(frames[1], Frame::Done { .. }));
+    assert!(matches!(frames[1], Frame::Done { errno: 0, .. }));
 }
 
 #[test]

@@ -69,6 +69,8 @@ pub enum Frame {
     Done {
         /// Its header.
         header: NlHeader,
+        /// The positive errno the dump ended with, 0 when it succeeded.
+        errno: i32,
     },
     /// `NLMSG_NOOP` or `NLMSG_OVERRUN`.
     Control {
@@ -91,7 +93,7 @@ impl Frame {
             Frame::Ipvs { header, .. }
             | Frame::Ack { header }
             | Frame::Error { header, .. }
-            | Frame::Done { header }
+            | Frame::Done { header, .. }
             | Frame::Control { header }
             | Frame::Other { header, .. } => header,
         }
@@ -184,7 +186,13 @@ impl Frames<'_> {
         self.buf = &self.buf[next..];
         Ok(match header.kind {
             NLMSG_ERROR => parse_error(header, payload)?,
-            NLMSG_DONE => Frame::Done { header },
+            NLMSG_DONE => Frame::Done {
+                header,
+                errno: match payload.get(..4) {
+                    Some(b) => (rd_u32(b, 0) as i32).checked_neg().unwrap_or(i32::MAX),
+                    None => 0,
+                },
+            },
             NLMSG_NOOP | NLMSG_OVERRUN => Frame::Control { header },
             k if k == self.family_id && k != 0 => Frame::Ipvs {
                 header,
