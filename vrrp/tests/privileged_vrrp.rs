@@ -1,0 +1,131 @@
+//! Privileged: two of our routers in network namespaces, real sockets, real VIPs.
+//! Run as root by scripts/test.sh (`cargo test -- --ignored`).
+
+mod netns;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::thread;
+use std::time::Duration;
+
+use ha_core::IfIndex;
+use ha_vrrp::{Centiseconds, Priority, RouterConfig, State, Version, Vrid};
+use netns::{Lab, OurRouter, root_or_skip, wait_for};
+
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 100));
+
+fn config(
+    name: &str,
+    version: Version,
+    priority: u8,
+    interval_cs: u16,
+    vip: IpAddr,
+) -> RouterConfig {
+    let unspecified = if vip.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    };
+    let mut c = RouterConfig::new(
+        name,
+        version,
+        Vrid::new(51).unwrap(),
+        Priority(priority),
+        IfIndex(0),
+        unspecified,
+        vec![vip],
+    );
+    c.advert_interval = Centiseconds(interval_cs);
+    c
+}
+
+/// RFC 5798 6.4: the higher priority wins the election; when it dies the Backup takes
+/// over after Master_Down_Interval and owns the VIP; the old Master preempts on return;
+/// a graceful stop (priority 0) hands over after Skew_Time. Two of ours, VRRPv3, IPv4.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn ours_election_failover_preempt_and_graceful_stop() {
+    if !root_or_skip("ours_election_failover_preempt_and_graceful_stop") {
+        return;
+    }
+    let lab = Lab::new("el", 2);
+    let high = || config("high", Version::V3, 200, 5, VIP);
+    let mut r1 = OurRouter::start(&lab.ns(1), high(), None);
+    let mut r2 = OurRouter::start(&lab.ns(2), config("low", Version::V3, 100, 5, VIP), None);
+
+    assert!(
+        r1.wait_state(State::Master, Duration::from_secs(3)),
+        "high never became Master"
+    );
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(1, VIP)).is_some(),
+        "{}",
+        lab.addrs(1)
+    );
+    assert!(!lab.has(2, VIP));
+
+    // No flap over 30 adverts.
+    thread::sleep(Duration::from_millis(30 * 50));
+    assert_eq!(r1.transitions().len(), 2, "{:?}", r1.transitions());
+    assert_eq!(r2.transitions(), vec![(State::Initialize, State::Backup)]);
+    assert!(lab.has(1, VIP) && !lab.has(2, VIP));
+
+    // Crash the Master: the Backup owns the VIP after ~3 × 50 ms + skew.
+    r1.crash();
+    let took = wait_for(Duration::from_secs(2), || lab.has(2, VIP)).expect("no takeover");
+    eprintln!("crash → backup owns VIP after {took:?}");
+    assert!(took < Duration::from_millis(600), "{took:?}");
+    assert_eq!(r2.state(), State::Master);
+    lab.del_addr(1, VIP, 32); // left behind by the crash
+
+    // The high-priority router returns and preempts.
+    let mut r1 = OurRouter::start(&lab.ns(1), high(), None);
+    assert!(r1.wait_state(State::Master, Duration::from_secs(3)));
+    assert!(
+        wait_for(Duration::from_secs(1), || !lab.has(2, VIP)).is_some(),
+        "low kept the VIP"
+    );
+    assert!(lab.has(1, VIP));
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+
+    // Graceful stop: priority 0, the Backup takes over after Skew_Time (~30 ms).
+    r1.shutdown();
+    let took = wait_for(Duration::from_secs(2), || lab.has(2, VIP)).expect("no takeover");
+    eprintln!("graceful stop → backup owns VIP after {took:?}");
+    assert!(took < Duration::from_millis(300), "{took:?}");
+    assert!(!lab.has(1, VIP), "the stopped Master kept its VIP");
+    assert!(r2.failures().is_empty(), "{:?}", r2.failures());
+    r2.shutdown();
+    assert!(!lab.has(2, VIP));
+}
+
+/// The same election over IPv6 (VRRPv3, ff02::12, link-local sources, hop limit from
+/// ancillary data).
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn ours_ipv6_election_and_failover() {
+    if !root_or_skip("ours_ipv6_election_and_failover") {
+        return;
+    }
+    let vip: IpAddr = "fd00:99::100".parse().unwrap();
+    let lab = Lab::new("e6", 2);
+    let mut r1 = OurRouter::start(&lab.ns(1), config("high6", Version::V3, 200, 5, vip), None);
+    let mut r2 = OurRouter::start(&lab.ns(2), config("low6", Version::V3, 100, 5, vip), None);
+    assert!(r1.wait_state(State::Master, Duration::from_secs(3)));
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    assert!(wait_for(Duration::from_secs(1), || lab.has(1, vip)).is_some());
+    thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        r2.transitions(),
+        vec![(State::Initialize, State::Backup)],
+        "backup flapped"
+    );
+    assert!(!lab.has(2, vip));
+    r1.crash();
+    assert!(
+        wait_for(Duration::from_secs(2), || lab.has(2, vip)).is_some(),
+        "no takeover"
+    );
+    assert_eq!(r2.state(), State::Master);
+    assert!(r2.failures().is_empty(), "{:?}", r2.failures());
+}
