@@ -82,6 +82,28 @@ impl Auth {
         Auth::Simple(pad8(password))
     }
 
+    /// Checks a received authentication section against the configured one (RFC 3768
+    /// §7.1): a different type is [`DropReason::AuthType`], a different password
+    /// [`DropReason::Auth`]. Passwords are compared in constant time. For [`Auth::Ah`] this
+    /// only checks the type: the real check is [`crate::ah::open`].
+    pub fn check(&self, configured: &Auth) -> Result<(), DropReason> {
+        match (self, configured) {
+            (Auth::None, Auth::None) | (Auth::Ah, Auth::Ah) => Ok(()),
+            (Auth::Simple(got), Auth::Simple(want)) => {
+                let diff = got
+                    .iter()
+                    .zip(want.iter())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+                if diff == 0 {
+                    Ok(())
+                } else {
+                    Err(DropReason::Auth)
+                }
+            }
+            _ => Err(DropReason::AuthType),
+        }
+    }
+
     /// The VRRPv2 Auth Type value.
     pub fn type_code(&self) -> u8 {
         match self {
@@ -1229,6 +1251,17 @@ mod tests {
         assert_eq!(e.reason(), DropReason::AuthType);
         // keepalived truncates passwords to 8 bytes
         assert_eq!(Auth::simple(b"0123456789"), Auth::Simple(*b"01234567"));
+    }
+
+    #[test]
+    fn rfc3768_7_1_auth_check() {
+        let pw = Auth::simple(b"secret");
+        assert_eq!(pw.check(&Auth::simple(b"secret")), Ok(()));
+        assert_eq!(pw.check(&Auth::simple(b"secreT")), Err(DropReason::Auth));
+        assert_eq!(pw.check(&Auth::None), Err(DropReason::AuthType));
+        assert_eq!(Auth::None.check(&Auth::None), Ok(()));
+        assert_eq!(Auth::Ah.check(&Auth::Ah), Ok(()));
+        assert_eq!(Auth::Ah.check(&pw), Err(DropReason::AuthType));
     }
 
     #[test]
