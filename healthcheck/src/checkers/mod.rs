@@ -8,6 +8,7 @@
 //! | [`SmtpCheck`] | `SMTP_CHECK` |
 //! | [`MiscCheck`] | `MISC_CHECK` (`misc_dynamic`, `user`) |
 //! | [`FileCheck`] | `FILE_CHECK` / `track_file` |
+//! | `DnsCheck` (feature `dns`) | `DNS_CHECK` |
 //! | `HttpCheck` (feature `http`; HTTPS with feature `tls`) | `HTTP_GET`, `SSL_GET` (`status_code`, `digest`, `virtualhost`, regex, SNI, client certificate) |
 
 use std::future::Future;
@@ -19,6 +20,8 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::outcome::{CheckOutcome, FailureReason};
 
+#[cfg(feature = "dns")]
+mod dns;
 mod file;
 #[cfg(feature = "http")]
 mod http;
@@ -29,6 +32,8 @@ mod tcp;
 mod tls;
 mod udp;
 
+#[cfg(feature = "dns")]
+pub use dns::{DnsCheck, DnsConfigError};
 pub use file::FileCheck;
 #[cfg(feature = "http")]
 pub use http::{HeaderMatch, HttpCheck, StatusSet, UrlCheck, md5_hex};
