@@ -498,7 +498,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Verifies the checksum of the whole buffer for this version, family and mode: true
     /// when it sums to zero.
     pub fn verify_checksum(&self, ip: &IpContext, mode: ChecksumMode) -> bool {
-        compute_checksum(self.buffer.as_ref(), self.version(), ip, mode, true) == Some(0)
+        compute_checksum(self.buffer.as_ref(), self.version(), ip, mode) == Some(0)
     }
 }
 
@@ -540,21 +540,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, ip: &IpContext, mode: ChecksumMode) {
         self.set_checksum(0);
         let v = self.version();
-        if let Some(c) = compute_checksum(self.buffer.as_ref(), v, ip, mode, false) {
+        if let Some(c) = compute_checksum(self.buffer.as_ref(), v, ip, mode) {
             self.set_checksum(c);
         }
     }
 }
 
-/// The checksum over `msg` for this version / family / mode. With `verify`, `msg` carries
-/// its checksum and a correct message yields 0.
-fn compute_checksum(
-    msg: &[u8],
-    version: u8,
-    ip: &IpContext,
-    mode: ChecksumMode,
-    _verify: bool,
-) -> Option<u16> {
+/// The checksum over `msg` for this version / family / mode: the value to store when the
+/// checksum field is zero, and 0 when `msg` carries a correct checksum.
+fn compute_checksum(msg: &[u8], version: u8, ip: &IpContext, mode: ChecksumMode) -> Option<u16> {
     let ipv6 = ip.is_ipv6()?;
     let with_pseudo = version == 3 && (ipv6 || mode == ChecksumMode::PseudoHeader);
     let start = if with_pseudo {
@@ -785,7 +779,7 @@ fn check_checksum(
     policy: ChecksumPolicy,
 ) -> Result<ChecksumMatch, DecodeError> {
     let v = version.number();
-    let ok = |m| compute_checksum(bytes, v, ip, m, true) == Some(0);
+    let ok = |m| compute_checksum(bytes, v, ip, m) == Some(0);
     let got = Packet::new_unchecked(bytes).checksum();
     let expected_for = |m| {
         let mut copy = bytes.to_vec();
