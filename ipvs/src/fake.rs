@@ -175,8 +175,15 @@ impl State {
         Ok(())
     }
 
-    /// `ip_vs_add_dest` / `ip_vs_edit_dest` / `ip_vs_genl_set_cmd` checks.
+    /// `ip_vs_genl_set_cmd`, then `ip_vs_add_dest` / `ip_vs_edit_dest` checks, in the
+    /// kernel's order (the existence check comes after these).
     fn check_dest(&self, family: Family, d: &Destination) -> Result<(), IpvsError> {
+        if Family::of(&d.key.addr) != family {
+            // Mixed families: only tunneling, and not while a sync daemon runs.
+            if !matches!(d.fwd, ForwardMethod::Tunnel(_)) || !self.daemons.is_empty() {
+                return Err(err(Errno::Inval));
+            }
+        }
         if d.weight > i32::MAX as u32 {
             return Err(err(Errno::Range));
         }
@@ -186,20 +193,20 @@ impl State {
         if let ForwardMethod::Tunnel(Tunnel::Gue { port: 0, .. }) = d.fwd {
             return Err(err(Errno::Inval));
         }
-        if Family::of(&d.key.addr) != family {
-            // Mixed families: only tunneling, and not while a sync daemon runs.
-            if !matches!(d.fwd, ForwardMethod::Tunnel(_)) || !self.daemons.is_empty() {
-                return Err(err(Errno::Inval));
-            }
-        }
+        Ok(())
+    }
+
+    /// `ip_vs_new_dest`: a new real server must be a unicast address.
+    fn check_new_dest(d: &Destination) -> Result<(), IpvsError> {
         let unicast = match d.key.addr {
             IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
             IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
         };
-        if !unicast {
-            return Err(err(Errno::Inval));
+        if unicast {
+            Ok(())
+        } else {
+            Err(err(Errno::Inval))
         }
-        Ok(())
     }
 }
 
@@ -267,6 +274,7 @@ impl IpvsBackend for FakeIpvs {
         if svc.dests.contains_key(&d.key) {
             return Err(err(Errno::Exist));
         }
+        State::check_new_dest(&d)?;
         svc.dests.insert(
             d.key,
             DestEntry {

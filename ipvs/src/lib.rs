@@ -24,6 +24,47 @@
 //!
 //! This library never loads kernel modules: when `ip_vs` is not loaded the family is
 //! absent and the netlink backend reports [`backend::IpvsError::FamilyNotFound`].
+//!
+//! # Example
+//!
+//! Health verdicts drive the pool controller, whose desired state the reconciler turns
+//! into operations for a backend (here the fake; [`client::IpvsClient`] for the kernel):
+//!
+//! ```
+//! use ha_core::Instant;
+//! use ha_ipvs::model::{Destination, ForwardMethod, Protocol, Scheduler, Service, ServiceKey};
+//! use ha_ipvs::pool::{PoolConfig, PoolController, RealServer, Verdict};
+//! use ha_ipvs::reconcile::{Reconciler, apply};
+//! use ha_ipvs::{FakeIpvs, IpvsBackend};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let service = Service::new(
+//!     ServiceKey::Addr { addr: "192.0.2.1".parse()?, protocol: Protocol::Tcp, port: 80 },
+//!     Scheduler::Wrr,
+//! );
+//! let web = |ip: &str| RealServer {
+//!     dest: Destination::new(ip.parse().unwrap(), 80, ForwardMethod::DirectRoute),
+//!     inhibit_on_failure: false,
+//! };
+//! let mut pool = PoolController::new(PoolConfig::new(service, vec![web("10.0.0.1"), web("10.0.0.2")]))?;
+//! let backend = FakeIpvs::new();
+//! let mut reconciler = Reconciler::new(None);
+//!
+//! let now = Instant::from_secs(1);
+//! pool.set_verdict(now, &web("10.0.0.2").dest.key, Verdict::DOWN)?;
+//! while let Some(event) = pool.poll_event() {
+//!     println!("{event:?}"); // RealServerDown(..)
+//! }
+//! let desired: Vec<_> = pool.desired(now).into_iter().collect();
+//! let plan = reconciler.plan(now, &desired, &backend.dump().await?);
+//! apply(&backend, &plan.ops).await?;
+//! assert_eq!(backend.dump().await?.services[0].dests.len(), 1);
+//! # Ok(())
+//! # }
+//! # let mut f = std::pin::pin!(run());
+//! # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! # assert!(matches!(f.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(()))));
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod backend;

@@ -269,6 +269,49 @@ impl PoolController {
         }
     }
 
+    /// Replaces the configuration at run time (no reload): real servers that remain keep
+    /// their health state (their weight becomes the newly configured one), new ones
+    /// start down under `alpha` and up otherwise, removed ones disappear; the quorum is
+    /// then re-evaluated and events are queued as for verdicts.
+    pub fn reconfigure(&mut self, now: Instant, config: PoolConfig) -> Result<(), PoolError> {
+        let mut next = PoolController::new(config)?;
+        next.events.clear();
+        for (k, s) in next.servers.iter_mut() {
+            if let Some(old) = self.servers.get(k) {
+                s.alive = old.alive;
+                s.up_since = old.up_since;
+            }
+        }
+        let old_sorry = self.config.sorry_server.map(|s| s.key);
+        let new_sorry = next.config.sorry_server.map(|s| s.key);
+        self.config = next.config;
+        self.servers = next.servers;
+        if self.shut_down {
+            return Ok(());
+        }
+        if self.sorry_active && old_sorry != new_sorry {
+            // The sorry server in service was replaced or removed.
+            if let Some(k) = old_sorry {
+                self.events.push_back(PoolEvent::SorryServerDeactivated(k));
+            }
+            self.sorry_active = false;
+            if !self.quorum_up {
+                if let Some(k) = new_sorry {
+                    self.sorry_active = true;
+                    self.events.push_back(PoolEvent::SorryServerActivated(k));
+                }
+            }
+        } else if !self.quorum_up && !self.sorry_active {
+            if let Some(k) = new_sorry {
+                self.sorry_active = true;
+                self.events.push_back(PoolEvent::SorryServerActivated(k));
+            }
+        }
+        let _ = now;
+        self.update_quorum();
+        Ok(())
+    }
+
     /// Feeds a health verdict for a real server. Events are queued for
     /// [`poll_event`](Self::poll_event); the desired state changes accordingly.
     pub fn set_verdict(

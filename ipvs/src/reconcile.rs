@@ -18,12 +18,15 @@
 //!   deleted once all its destinations are drained. [`Plan::next_check`] says when to plan
 //!   again for a drain to time out.
 //! - Persistence timeouts are compared in whole seconds, as the kernel stores them.
+//! - Scope: by default ([`Scope::All`]) every service in the table is managed, so one not
+//!   desired is deleted. On a host where other programs also configure IPVS, use
+//!   [`Scope::Owned`]: only services this reconciler has been asked for are touched.
 
 use crate::backend::{IpvsBackend, IpvsError};
 use crate::model::{DestEntry, Destination, DestinationKey, Service, ServiceKey, Snapshot};
 use ha_core::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// One change to the IPVS table.
@@ -83,10 +86,23 @@ pub fn plan(desired: &[DesiredService], actual: &Snapshot) -> Vec<Op> {
         .ops
 }
 
+/// Which services of the table the reconciler manages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// Every service: one that is not desired is deleted.
+    #[default]
+    All,
+    /// Only services that have been desired by this reconciler since it was created
+    /// (until it deleted them); the others are left alone.
+    Owned,
+}
+
 /// The reconciler, holding the start time of each drain in progress.
 #[derive(Clone, Debug, Default)]
 pub struct Reconciler {
     drain_timeout: Option<Duration>,
+    scope: Scope,
+    owned: BTreeSet<ServiceKey>,
     draining: BTreeMap<(ServiceKey, DestinationKey), Instant>,
 }
 
@@ -110,8 +126,16 @@ impl Reconciler {
     pub fn new(drain_timeout: Option<Duration>) -> Reconciler {
         Reconciler {
             drain_timeout,
+            scope: Scope::All,
+            owned: BTreeSet::new(),
             draining: BTreeMap::new(),
         }
+    }
+
+    /// Sets which services are managed.
+    pub fn with_scope(mut self, scope: Scope) -> Reconciler {
+        self.scope = scope;
+        self
     }
 
     /// Destinations being drained, with the instant their drain started.
@@ -154,8 +178,16 @@ impl Reconciler {
                     (d.service.key, (&d.service, dests))
                 })
                 .collect();
-        let have: BTreeMap<ServiceKey, _> =
-            actual.services.iter().map(|s| (s.service.key, s)).collect();
+        self.owned.extend(want.keys().copied());
+        let have: BTreeMap<ServiceKey, _> = actual
+            .services
+            .iter()
+            .filter(|s| self.scope == Scope::All || self.owned.contains(&s.service.key))
+            .map(|s| (s.service.key, s))
+            .collect();
+        // Owned services that are neither wanted nor present are forgotten.
+        self.owned
+            .retain(|k| want.contains_key(k) || have.contains_key(k));
 
         // Forget drains of destinations that are gone or wanted again.
         self.draining.retain(|(s, d), _| {

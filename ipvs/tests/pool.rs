@@ -360,3 +360,38 @@ fn pool_drives_the_fake_through_quorum_loss_and_recovery() {
     assert_eq!(sync(&pc), 1);
     assert!(block_on(fake.dump()).unwrap().services.is_empty());
 }
+
+#[test]
+fn reconfigure_keeps_health_state_and_reevaluates_quorum() {
+    let mut cfg = PoolConfig::new(service(), vec![rs(1, 1, false), rs(2, 1, false)]);
+    let mut pc = PoolController::new(cfg.clone()).unwrap();
+    pc.set_verdict(T, &key(2), Verdict::DOWN).unwrap();
+    events(&mut pc);
+    // Raise the quorum above what is alive and add a sorry server and a new server.
+    cfg.quorum = 2;
+    cfg.sorry_server = Some(sorry());
+    cfg.real_servers.push(rs(3, 1, false));
+    cfg.alpha = true;
+    pc.reconfigure(T, cfg.clone()).unwrap();
+    assert_eq!(pc.is_alive(&key(2)), Some(false), "kept its state");
+    assert_eq!(pc.is_alive(&key(3)), Some(false), "new under alpha");
+    assert_eq!(
+        events(&mut pc),
+        vec![
+            PoolEvent::QuorumDown { weight_sum: 1 },
+            PoolEvent::SorryServerActivated(sorry().key),
+        ]
+    );
+    assert_eq!(table(&pc, T), BTreeMap::from([(sorry().key, 1)]));
+    // Lower it again: quorum back, sorry server out.
+    cfg.quorum = 1;
+    pc.reconfigure(T, cfg).unwrap();
+    assert_eq!(
+        events(&mut pc),
+        vec![
+            PoolEvent::SorryServerDeactivated(sorry().key),
+            PoolEvent::QuorumUp { weight_sum: 1 },
+        ]
+    );
+    assert_eq!(table(&pc, T), BTreeMap::from([(key(1), 1)]));
+}

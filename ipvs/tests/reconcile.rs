@@ -242,3 +242,26 @@ fn apply_stops_at_the_first_error_and_says_where() {
     assert_eq!(err.index, 0);
     assert_eq!(err.error.errno(), Some(ha_ipvs::Errno::Srch));
 }
+
+#[test]
+fn owned_scope_leaves_foreign_services_alone() {
+    use ha_ipvs::reconcile::Scope;
+    let fake = FakeIpvs::new();
+    // A service configured by another program.
+    converge(&fake, &[desired(9999, 1)]);
+    let mut r = Reconciler::new(None).with_scope(Scope::Owned);
+    let p = r.plan(T0, &[desired(80, 1)], &block_on(fake.dump()).unwrap());
+    assert!(p.ops.iter().all(|o| !matches!(o, Op::DelService(_))));
+    block_on(apply(&fake, &p.ops)).unwrap();
+    // Ours is deleted when no longer desired; the foreign one stays.
+    let p = r.plan(T0, &[], &block_on(fake.dump()).unwrap());
+    assert_eq!(p.ops, vec![Op::DelService(skey(80))]);
+    block_on(apply(&fake, &p.ops)).unwrap();
+    let left = block_on(fake.dump()).unwrap();
+    assert_eq!(left.services.len(), 1);
+    assert_eq!(left.services[0].service.key, skey(9999));
+    // With Scope::All it would go too.
+    assert_eq!(plan(&[], &left), vec![Op::DelService(skey(9999))]);
+}
+
+const T0: Instant = Instant::ZERO;
