@@ -9,6 +9,7 @@
 //! | [`MiscCheck`] | `MISC_CHECK` (`misc_dynamic`, `user`) |
 //! | [`FileCheck`] | `FILE_CHECK` / `track_file` |
 //! | `DnsCheck` (feature `dns`) | `DNS_CHECK` |
+//! | `IcmpCheck` (feature `icmp`) | `PING_CHECK` |
 //! | `HttpCheck` (feature `http`; HTTPS with feature `tls`) | `HTTP_GET`, `SSL_GET` (`status_code`, `digest`, `virtualhost`, regex, SNI, client certificate) |
 
 use std::future::Future;
@@ -25,6 +26,8 @@ mod dns;
 mod file;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "icmp")]
+mod icmp;
 mod misc;
 mod smtp;
 mod tcp;
@@ -37,6 +40,8 @@ pub use dns::{DnsCheck, DnsConfigError};
 pub use file::FileCheck;
 #[cfg(feature = "http")]
 pub use http::{HeaderMatch, HttpCheck, StatusSet, UrlCheck, md5_hex};
+#[cfg(feature = "icmp")]
+pub use icmp::IcmpCheck;
 pub use misc::{MiscCheck, ScriptRun};
 pub use smtp::SmtpCheck;
 pub use tcp::{TcpCheck, TcpStep};
