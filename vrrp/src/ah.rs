@@ -263,6 +263,19 @@ pub fn seal(header: &Ipv4Header, seq: u32, key: &AhKey, cast: Cast, vrrp: &[u8])
     out
 }
 
+/// [`seal`] with the next sequence number from `replay` (the per-instance counter shared
+/// with receiving). `None` once the counter is exhausted: keepalived then stops sending.
+pub fn seal_next(
+    header: &Ipv4Header,
+    replay: &mut ReplayState,
+    key: &AhKey,
+    cast: Cast,
+    vrrp: &[u8],
+) -> Option<Vec<u8>> {
+    let seq = replay.next_tx()?;
+    Some(seal(header, seq, key, cast, vrrp))
+}
+
 /// Parses and authenticates a full IPv4 packet (as a raw socket delivers it, IP header
 /// included): IPv4 header, protocol 51, AH layout, ICV (constant time), SPI = source,
 /// then the sequence number against `replay` (recorded only when everything passed).
@@ -451,6 +464,22 @@ mod tests {
         let mut ex = ReplayState { last: SEQ_MAX - 1 };
         assert_eq!(ex.next_tx(), Some(SEQ_MAX));
         assert_eq!(ex.next_tx(), None);
+    }
+
+    #[test]
+    fn seal_next_uses_the_shared_counter() {
+        let key = AhKey::from_password(b"pw");
+        let mut tx = ReplayState::new();
+        let mut rx = ReplayState::new();
+        for want in 1..=3u32 {
+            let p = seal_next(&hdr(), &mut tx, &key, Cast::Multicast, &MSG).unwrap();
+            assert_eq!(open(&p, &key, Cast::Multicast, &mut rx).unwrap().seq, want);
+        }
+        // the receiver, taking over, continues above what it saw
+        let p = seal_next(&hdr(), &mut rx, &key, Cast::Multicast, &MSG).unwrap();
+        assert_eq!(open(&p, &key, Cast::Multicast, &mut tx).unwrap().seq, 4);
+        let mut done = ReplayState { last: SEQ_MAX };
+        assert!(seal_next(&hdr(), &mut done, &key, Cast::Multicast, &MSG).is_none());
     }
 
     #[test]

@@ -146,6 +146,30 @@ mod tests {
     }
 
     #[test]
+    fn serializes_as_a_map_of_metric_names() {
+        let mut c = DropCounters::default();
+        c.count(DropReason::Type);
+        c.count(DropReason::AddressFamily);
+        let v = serde_json::to_value(&c).unwrap();
+        let m = v.as_object().unwrap();
+        assert_eq!(m.len(), DropReason::ALL.len());
+        for r in DropReason::ALL {
+            assert_eq!(m[r.as_str()], serde_json::json!(c.get(*r)), "{r}");
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.as_str())
+            );
+        }
+        assert_eq!(m["type"], 1);
+        let back: DropCounters = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
+        // missing keys read as zero, so older snapshots still load
+        let partial: DropCounters = serde_json::from_str(r#"{"replay":4}"#).unwrap();
+        assert_eq!(partial.get(DropReason::Replay), 4);
+        assert_eq!(partial.total(), 4);
+    }
+
+    #[test]
     fn saturates() {
         let mut c = DropCounters {
             ttl: u64::MAX,
