@@ -117,6 +117,10 @@ pub enum IpvsError {
     /// No complete reply before the request's deadline; the socket has been reopened.
     #[error("IPVS request timed out after {0:?}")]
     Timeout(Duration),
+    /// The table changed while it was being dumped (`NLM_F_DUMP_INTR`), even after
+    /// retries: the dump is inconsistent and was discarded.
+    #[error("IPVS dump interrupted by concurrent changes")]
+    DumpInterrupted,
     /// A socket error.
     #[error("netlink socket error: {0}")]
     Io(String),

@@ -12,6 +12,11 @@
 //!   locks while awaiting a request.
 //! - Kernel refusals come back as [`IpvsError::Kernel`] with the extended-ACK text when
 //!   the kernel provides one.
+//! - A dump the kernel marks as interrupted (`NLM_F_DUMP_INTR`: the table changed
+//!   meanwhile) is retried, up to [`DUMP_RETRIES`] times, then reported as
+//!   [`IpvsError::DumpInterrupted`].
+//! - [`IpvsClient::stats`] counts requests, timeouts, socket reopens, kernel refusals and
+//!   malformed replies.
 //! - The IPVS family has no "all destinations" dump: [`IpvsBackend::dump`] is one
 //!   service dump plus one destination dump per service, assembled into one
 //!   [`Snapshot`].
@@ -24,8 +29,10 @@ use crate::model::{
 use crate::packet::IpvsMessage;
 use crate::packet::frame::{self, CTRL_FAMILY_ID, Frame};
 use async_trait::async_trait;
+use netlink_packet_core::NLM_F_DUMP_INTR;
 use netlink_sys::{AsyncSocket, TokioSocket, protocols::NETLINK_GENERIC};
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -43,6 +50,40 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// How many times an interrupted dump is retried.
+pub const DUMP_RETRIES: usize = 3;
+
+/// Counters of what happened to requests, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that missed their deadline.
+    pub timeouts: u64,
+    /// Sockets opened (the first one included).
+    pub opens: u64,
+    /// Requests the kernel refused.
+    pub kernel_errors: u64,
+    /// Replies that could not be decoded.
+    pub malformed_replies: u64,
+    /// Dumps interrupted by concurrent changes (each retry counts).
+    pub interrupted_dumps: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    timeouts: AtomicU64,
+    opens: AtomicU64,
+    kernel_errors: AtomicU64,
+    malformed_replies: AtomicU64,
+    interrupted_dumps: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 struct Conn {
@@ -132,6 +173,7 @@ impl Conn {
         self.send(&frame::encode_request(self.family_id, seq, dump, msg))
             .await?;
         let mut out = Vec::new();
+        let mut interrupted = false;
         loop {
             let buf = self.recv().await?;
             for f in frame::parse_frames(&buf, self.family_id) {
@@ -139,6 +181,7 @@ impl Conn {
                 if f.header().seq != seq {
                     continue;
                 }
+                interrupted |= f.header().flags & NLM_F_DUMP_INTR != 0;
                 match f {
                     Frame::Ipvs { message, .. } => out.push(message),
                     Frame::Error { errno, ext_ack, .. } => {
@@ -150,6 +193,7 @@ impl Conn {
                     Frame::Done { errno, .. } if errno != 0 => {
                         return Err(IpvsError::kernel(Errno::from_raw(errno)));
                     }
+                    Frame::Done { .. } if interrupted => return Err(IpvsError::DumpInterrupted),
                     Frame::Done { .. } => return Ok(out),
                     Frame::Ack { .. } if !dump => return Ok(out),
                     _ => {}
@@ -163,6 +207,7 @@ impl Conn {
 pub struct IpvsClient {
     config: ClientConfig,
     conn: Mutex<Option<Conn>>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for IpvsClient {
@@ -181,10 +226,27 @@ impl IpvsClient {
         let conn = tokio::time::timeout(config.request_timeout, Conn::open())
             .await
             .map_err(|_| IpvsError::Timeout(config.request_timeout))??;
+        let counters = Counters::default();
+        bump(&counters.opens);
         Ok(IpvsClient {
             config,
             conn: Mutex::new(Some(conn)),
+            counters,
         })
+    }
+
+    /// The request counters so far.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClientStats {
+            requests: get(&c.requests),
+            timeouts: get(&c.timeouts),
+            opens: get(&c.opens),
+            kernel_errors: get(&c.kernel_errors),
+            malformed_replies: get(&c.malformed_replies),
+            interrupted_dumps: get(&c.interrupted_dumps),
+        }
     }
 
     /// The family id the kernel assigned, if the socket is open.
@@ -193,7 +255,22 @@ impl IpvsClient {
     }
 
     /// Sends one request and collects its reply messages, within the request deadline.
+    /// Interrupted dumps are retried (each attempt with its own deadline).
     pub async fn request(
+        &self,
+        msg: &IpvsMessage,
+        dump: bool,
+    ) -> Result<Vec<IpvsMessage>, IpvsError> {
+        let mut attempt = 0;
+        loop {
+            match self.request_once(msg, dump).await {
+                Err(IpvsError::DumpInterrupted) if attempt < DUMP_RETRIES => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+
+    async fn request_once(
         &self,
         msg: &IpvsMessage,
         dump: bool,
@@ -201,8 +278,10 @@ impl IpvsClient {
         let timeout = self.config.request_timeout;
         let deadline = Instant::now() + timeout;
         let mut guard = self.conn.lock().await;
+        bump(&self.counters.requests);
         let result = tokio::time::timeout_at(deadline, async {
             if guard.is_none() {
+                bump(&self.counters.opens);
                 *guard = Some(Conn::open().await?);
             }
             match guard.as_mut() {
@@ -214,13 +293,21 @@ impl IpvsClient {
         match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                // Anything but a clean refusal leaves the socket in an unknown state.
-                if !matches!(e, IpvsError::Kernel { .. }) {
+                match &e {
+                    IpvsError::Kernel { .. } => bump(&self.counters.kernel_errors),
+                    IpvsError::DumpInterrupted => bump(&self.counters.interrupted_dumps),
+                    IpvsError::Packet(_) => bump(&self.counters.malformed_replies),
+                    _ => {}
+                }
+                // Anything but a clean refusal or a complete (interrupted) dump leaves
+                // the socket in an unknown state.
+                if !matches!(e, IpvsError::Kernel { .. } | IpvsError::DumpInterrupted) {
                     *guard = None;
                 }
                 Err(e)
             }
             Err(_) => {
+                bump(&self.counters.timeouts);
                 *guard = None;
                 Err(IpvsError::Timeout(timeout))
             }

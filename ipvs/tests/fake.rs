@@ -203,3 +203,34 @@ fn daemons_timeouts_info_flush_zero() {
         );
     });
 }
+
+#[test]
+fn snapshots_and_configs_serialize_to_json_and_back() {
+    use ha_ipvs::model::Snapshot;
+    use ha_ipvs::pool::{PoolConfig, RealServer};
+    let f = FakeIpvs::new();
+    block_on(async {
+        let mut s = svc().persistent(Duration::from_secs(30));
+        s.pe = Some(PersistenceEngine::Sip);
+        f.add_service(&s).await.unwrap();
+        let mut d = dest("10.0.0.1");
+        d.fwd = ForwardMethod::Tunnel(Tunnel::Gre {
+            checksum: TunnelChecksum::Remote,
+        });
+        f.add_dest(&key(), &d).await.unwrap();
+    });
+    f.set_connections(&key(), &dest("10.0.0.1").key, 3, 4)
+        .unwrap();
+    let snap = f.snapshot();
+    let json = serde_json::to_string(&snap).unwrap();
+    assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), snap);
+    let cfg = PoolConfig::new(
+        svc(),
+        vec![RealServer {
+            dest: dest("10.0.0.2"),
+            inhibit_on_failure: true,
+        }],
+    );
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(serde_json::from_str::<PoolConfig>(&json).unwrap(), cfg);
+}
