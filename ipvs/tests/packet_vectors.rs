@@ -417,3 +417,17 @@ fn controller_family_lookup() {
     ];
     assert_eq!(frame::family_id_from_ctrl(&reply), Ok(Some(0x24)));
 }
+
+#[test]
+fn works_inside_rust_netlink_message_types() {
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+    use netlink_packet_generic::GenlMessage;
+    let msg = request::add_dest(&web_service().key, &dr_dest());
+    let bytes = frame::encode_request(0x24, 5, false, &msg);
+    let nl = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&bytes).unwrap();
+    assert_eq!(nl.header.message_type, 0x24);
+    match nl.payload {
+        NetlinkPayload::InnerMessage(genl) => assert_eq!(genl.payload, msg),
+        other => panic!("unexpected {other:?}"),
+    }
+}
