@@ -25,4 +25,8 @@ pub mod runner;
 #[cfg(feature = "tokio")]
 pub mod checkers;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
+
 pub use checker::Checker;

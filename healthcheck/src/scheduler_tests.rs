@@ -588,3 +588,106 @@ mod model {
         }
     }
 }
+
+mod ops {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{HashMap as Map, HashSet};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Subscribe { port: u16, key: u8, retry: u32 },
+        Unsubscribe(usize),
+        Advance(u64),
+        CompleteOldest(bool),
+        CompleteNewest(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1u16..4, 0u8..2, 0u32..2).prop_map(|(port, key, retry)| Op::Subscribe {
+                port,
+                key,
+                retry
+            }),
+            (0usize..16).prop_map(Op::Unsubscribe),
+            (0u64..15_000).prop_map(Op::Advance),
+            any::<bool>().prop_map(Op::CompleteOldest),
+            any::<bool>().prop_map(Op::CompleteNewest),
+        ]
+    }
+
+    proptest! {
+        /// Random interleavings of subscriptions, time and results keep the invariants:
+        /// the cap holds, events go only to live subscriptions, every subscription's
+        /// first event is Initial and its health then alternates, and identical specs
+        /// always share one check.
+        #[test]
+        fn invariants_hold(ops in proptest::collection::vec(op(), 1..120), cap in 1usize..4) {
+            let mut s = Scheduler::new(
+                SchedulerConfig { max_in_flight: NonZeroUsize::new(cap) },
+                seeded(3),
+            );
+            let mut now = Instant::ZERO;
+            let mut subs: Vec<(SubscriptionId, CheckSpec)> = Vec::new();
+            let mut running: Vec<ProbeId> = Vec::new();
+            let mut last: Map<SubscriptionId, Health> = Map::new();
+            for op in ops {
+                match op {
+                    Op::Subscribe { port, key, retry } => {
+                        let t = CheckTiming { retry, jitter: Duration::from_millis(500), warmup: true, ..timing() };
+                        let sp = spec(if key == 0 { "a" } else { "b" }, port, t);
+                        let id = s.subscribe(now, sp.clone());
+                        subs.push((id, sp));
+                    }
+                    Op::Unsubscribe(i) => {
+                        if !subs.is_empty() {
+                            let (id, _) = subs.remove(i % subs.len());
+                            prop_assert!(s.unsubscribe(id));
+                            last.remove(&id);
+                        }
+                    }
+                    Op::Advance(ms) => {
+                        now += Duration::from_millis(ms);
+                        s.handle_timeout(now);
+                    }
+                    Op::CompleteOldest(ok) | Op::CompleteNewest(ok) if !running.is_empty() => {
+                        let p = if matches!(op, Op::CompleteOldest(_)) { running.remove(0) } else { running.pop().unwrap() };
+                        let out = if ok { CheckOutcome::OK } else { CheckOutcome::fail(FailureReason::Reset) };
+                        s.handle_result(now, p, out);
+                    }
+                    Op::CompleteOldest(_) | Op::CompleteNewest(_) => {}
+                }
+                while let Some(req) = s.poll_start() {
+                    prop_assert_eq!(req.deadline, now + timing().timeout);
+                    running.push(req.probe_id);
+                }
+                prop_assert!(s.in_flight() <= cap);
+                let live: HashSet<SubscriptionId> = subs.iter().map(|(i, _)| *i).collect();
+                while let Some(ev) = s.poll_event() {
+                    prop_assert!(live.contains(&ev.subscription));
+                    match last.get(&ev.subscription) {
+                        None => prop_assert_eq!(&ev.cause, &Cause::Initial),
+                        Some(h) => {
+                            prop_assert_ne!(&ev.cause, &Cause::Initial);
+                            if ev.cause != Cause::WeightChanged {
+                                prop_assert_ne!(*h, ev.health);
+                            }
+                        }
+                    }
+                    last.insert(ev.subscription, ev.health);
+                }
+                for (a, sa) in &subs {
+                    for (b, sb) in &subs {
+                        prop_assert_eq!(sa == sb, s.check_of(*a) == s.check_of(*b));
+                    }
+                }
+                let distinct: HashSet<&CheckSpec> = subs.iter().map(|(_, sp)| sp).collect();
+                prop_assert_eq!(s.check_count(), distinct.len());
+                if let Some(t) = s.poll_timeout() {
+                    prop_assert!(t > now || (t == now && s.queued() == 0));
+                }
+            }
+        }
+    }
+}

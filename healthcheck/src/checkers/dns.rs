@@ -89,6 +89,10 @@ impl DnsCheck {
 
     /// Judges a response to the query with `id`; `None` when it is not a response to
     /// this query at all (wrong id) and should be ignored.
+    pub fn judge_reply(&self, id: u16, reply: &[u8]) -> Option<Result<(), FailureReason>> {
+        self.judge(id, reply)
+    }
+
     fn judge(&self, id: u16, reply: &[u8]) -> Option<Result<(), FailureReason>> {
         let m = match Message::from_vec(reply) {
             Ok(m) => m,

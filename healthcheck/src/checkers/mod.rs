@@ -196,3 +196,13 @@ pub(crate) fn unexpected(data: &[u8]) -> FailureReason {
         String::from_utf8_lossy(shown)
     ))
 }
+
+#[cfg(feature = "fuzzing")]
+pub(crate) use file::parse_leading_int as file_value;
+#[cfg(feature = "fuzzing")]
+pub(crate) use smtp::parse_code as smtp_reply_code;
+
+#[cfg(feature = "fuzzing")]
+pub(crate) fn icmp_is_echo_reply(pkt: &[u8], v6: bool, ip: bool, ident: u16, seq: u16) -> bool {
+    icmp::classify(pkt, v6, ip, Some(ident), seq, &[]) == icmp::Reply::Echo
+}

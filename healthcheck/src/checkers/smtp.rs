@@ -73,7 +73,7 @@ async fn expect_code(conn: &mut Conn, want: u16) -> Result<(), FailureReason> {
     }
 }
 
-fn parse_code(line: &[u8]) -> Option<u16> {
+pub(crate) fn parse_code(line: &[u8]) -> Option<u16> {
     let digits = line.get(..3)?;
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
