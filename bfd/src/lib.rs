@@ -9,6 +9,16 @@
 //!   AdminDown, the passive role, a peer's Demand mode, single hop and multihop, IPv4 and
 //!   IPv6. It never reads a clock, touches a socket or uses ambient randomness.
 //! - [`DropCounters`]: every discarded packet is counted under one [`DropReason`].
+//! - `linux` (feature `linux`, on by default): UDP sockets for the engine under the
+//!   ha-core tokio driver, with received TTL / destination via `recvmsg` control
+//!   messages and kernel TTL security (`IP_MINTTL`).
+//!
+//! # Unsafe code
+//!
+//! The crate is `#![deny(unsafe_code)]`. The single exception is the private
+//! `linux::sys` module (`#[allow(unsafe_code)]`), a small wrapper around `setsockopt`
+//! and `recvmsg` with ancillary data; each `unsafe` block there states why it is sound.
+//! Without the `linux` feature the crate contains no unsafe code.
 //!
 //! The engine only produces and consumes UDP payloads with their addressing
 //! ([`ha_core::RecvMeta`], [`ha_core::Transmit`]); the socket layer must send with the
@@ -60,13 +70,16 @@
 //!   types.
 //! - [`Command`] values carry key rings, secrets included, so that a recorded run can be
 //!   replayed: treat recorded traces as secret when authentication is used.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod auth;
 pub mod counters;
 pub mod engine;
 pub mod packet;
 pub mod session;
+
+#[cfg(feature = "linux")]
+pub mod linux;
 
 pub use counters::{DropCounters, DropReason};
 pub use engine::{Command, CommandError, Engine, Event, StateChange};

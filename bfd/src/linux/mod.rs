@@ -1,0 +1,415 @@
+//! The Linux adapter (feature `linux`, on by default): UDP sockets for an [`Engine`] run
+//! by the ha-core runtime driver ([`ha_core::driver::Driver`]).
+//!
+//! [`UdpIo`] implements [`PacketIo`]:
+//!
+//! - **Receive**: one socket per address family and mode, bound to the wildcard address on
+//!   UDP 3784 (single hop, RFC 5881) and 4784 (multihop, RFC 5883). Each asks the kernel
+//!   for the received TTL / hop limit and the destination address and interface
+//!   (`IP_RECVTTL` + `IP_PKTINFO`, `IPV6_RECVHOPLIMIT` + `IPV6_RECVPKTINFO`), which the
+//!   engine needs for demultiplexing and the TTL check. The single-hop sockets set
+//!   `IP_MINTTL` / `IPV6_MINHOPCOUNT` to 255 so the kernel drops spoofed off-link packets
+//!   before they cost us a wake-up; the multihop sockets use
+//!   [`ListenConfig::multihop_min_ttl`] (the engine still checks each session's own
+//!   minimum). IPv6 sockets are `IPV6_V6ONLY`.
+//! - **Send**: one socket per (source address, source port, interface), created on the
+//!   first packet a session sends and bound to that address and port, so every session
+//!   keeps its own source port in 49152–65535 as RFC 5881 section 4 asks, with TTL / hop
+//!   limit taken from the [`Transmit`] (255). Binding per port, rather than `IP_PKTINFO`
+//!   on one socket, is the only way to choose the UDP source port per packet. Sockets of
+//!   removed sessions stay open until the [`UdpIo`] is dropped (at most one per port).
+//!   The outgoing interface is chosen by routing, except for IPv6 link-local addresses,
+//!   whose scope is the session's interface.
+//!
+//! Kernel errors are typed ([`LinuxError`]); errors during `send`/`recv` are
+//! [`std::io::Error`]s as [`PacketIo`] requires, wrapping a [`LinuxError`] where we made
+//! them.
+//!
+//! Needs `CAP_NET_BIND_SERVICE`-free ports only (3784/4784 are above 1024), but setting
+//! `IP_MINTTL` needs no privilege either: an unprivileged process can run BFD.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use ha_bfd::linux::{ListenConfig, UdpIo};
+//! use ha_bfd::{Command, Engine, SessionConfig, SessionId};
+//! use ha_core::driver::{Driver, DriverEvent};
+//!
+//! let io = UdpIo::open(&ListenConfig::default())?;
+//! let (driver, handle, mut events) = Driver::new(Engine::new(ha_core::rng::seeded(1)), io);
+//! tokio::spawn(driver.run());
+//! let config = SessionConfig::single_hop(
+//!     SessionId(1),
+//!     "10.0.0.1".parse()?,
+//!     "10.0.0.2".parse()?,
+//! );
+//! handle.command(Command::AddSession { config })?;
+//! while let Some(event) = events.recv().await {
+//!     if let DriverEvent::Endpoint(ha_bfd::Event::StateChanged(change)) = event {
+//!         println!("{} -> {}", change.session, change.to);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+#[allow(unsafe_code)]
+mod sys;
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsFd;
+use std::task::Poll;
+
+use ha_core::driver::PacketIo;
+use ha_core::{Cast, IfIndex, RecvMeta, Transmit};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use thiserror::Error;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+use crate::packet::{MULTIHOP_PORT, SINGLE_HOP_PORT};
+use crate::session::TTL_SECURITY;
+
+#[cfg(doc)]
+use crate::Engine;
+
+/// An error from the kernel while setting up or using BFD sockets.
+#[derive(Debug, Error)]
+pub enum LinuxError {
+    /// `socket(2)` failed.
+    #[error("cannot create a UDP socket: {0}")]
+    Socket(#[source] io::Error),
+    /// `bind(2)` failed (address not local, port in use, ...).
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        /// The address and port.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// `setsockopt(2)` failed.
+    #[error("cannot set socket option {option}: {source}")]
+    SocketOption {
+        /// The option's name, e.g. `IP_MINTTL`.
+        option: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Registering the socket with the tokio reactor failed (no runtime?).
+    #[error("cannot register the socket with tokio: {0}")]
+    Reactor(#[source] io::Error),
+    /// The [`ListenConfig`] enables no family or no mode.
+    #[error("nothing to listen on: enable at least one address family and one mode")]
+    NothingToListen,
+    /// A transmit without a destination port (not a BFD packet).
+    #[error("transmit has no UDP destination port")]
+    NoDestinationPort,
+}
+
+impl From<LinuxError> for io::Error {
+    fn from(e: LinuxError) -> io::Error {
+        match &e {
+            LinuxError::Socket(s) | LinuxError::Reactor(s) => io::Error::new(s.kind(), e),
+            LinuxError::Bind { source, .. } | LinuxError::SocketOption { source, .. } => {
+                io::Error::new(source.kind(), e)
+            }
+            _ => io::Error::new(io::ErrorKind::InvalidInput, e),
+        }
+    }
+}
+
+/// What [`UdpIo::open`] listens on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ListenConfig {
+    /// Listen on IPv4.
+    pub ipv4: bool,
+    /// Listen on IPv6.
+    pub ipv6: bool,
+    /// Listen on UDP 3784 (single hop), with a kernel minimum TTL of 255.
+    pub single_hop: bool,
+    /// Listen on UDP 4784 (multihop).
+    pub multihop: bool,
+    /// The kernel's minimum TTL / hop limit on the multihop sockets (`IP_MINTTL`,
+    /// `IPV6_MINHOPCOUNT`); 0 or 1 leaves the check to each session's
+    /// [`Hop::MultiHop`](crate::Hop::MultiHop) `min_ttl`.
+    pub multihop_min_ttl: u8,
+}
+
+impl Default for ListenConfig {
+    /// Both families, both modes, multihop minimum TTL left to the sessions.
+    fn default() -> Self {
+        ListenConfig {
+            ipv4: true,
+            ipv6: true,
+            single_hop: true,
+            multihop: true,
+            multihop_min_ttl: 0,
+        }
+    }
+}
+
+struct RxSocket {
+    socket: UdpSocket,
+    port: u16,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct TxKey {
+    source: Option<IpAddr>,
+    port: u16,
+    interface: Option<IfIndex>,
+    v4: bool,
+}
+
+struct TxSocket {
+    socket: UdpSocket,
+    ttl: u8,
+}
+
+/// BFD over kernel UDP sockets: a [`PacketIo`] for [`ha_core::driver::Driver`]. See the
+/// [module documentation](self).
+pub struct UdpIo {
+    rx: Vec<RxSocket>,
+    tx: HashMap<TxKey, TxSocket>,
+    next_rx: usize,
+    truncated: u64,
+}
+
+impl std::fmt::Debug for UdpIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpIo")
+            .field("listening", &self.local_addrs())
+            .field("send_sockets", &self.tx.len())
+            .finish()
+    }
+}
+
+fn option(option: &'static str) -> impl FnOnce(io::Error) -> LinuxError {
+    move |source| LinuxError::SocketOption { option, source }
+}
+
+fn register(socket: Socket) -> Result<UdpSocket, LinuxError> {
+    socket.set_nonblocking(true).map_err(option("O_NONBLOCK"))?;
+    UdpSocket::from_std(socket.into()).map_err(LinuxError::Reactor)
+}
+
+fn open_rx(v4: bool, port: u16, min_ttl: u8) -> Result<RxSocket, LinuxError> {
+    let domain = if v4 { Domain::IPV4 } else { Domain::IPV6 };
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(LinuxError::Socket)?;
+    let fd = socket.as_fd();
+    let address: SocketAddr = if v4 {
+        sys::set_int_option(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+            .map_err(option("IP_RECVTTL"))?;
+        sys::set_int_option(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+            .map_err(option("IP_PKTINFO"))?;
+        if min_ttl > 1 {
+            sys::set_int_option(fd, libc::IPPROTO_IP, libc::IP_MINTTL, min_ttl.into())
+                .map_err(option("IP_MINTTL"))?;
+        }
+        (Ipv4Addr::UNSPECIFIED, port).into()
+    } else {
+        socket.set_only_v6(true).map_err(option("IPV6_V6ONLY"))?;
+        sys::set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+            .map_err(option("IPV6_RECVHOPLIMIT"))?;
+        sys::set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+            .map_err(option("IPV6_RECVPKTINFO"))?;
+        if min_ttl > 1 {
+            sys::set_int_option(
+                fd,
+                libc::IPPROTO_IPV6,
+                sys::IPV6_MINHOPCOUNT,
+                min_ttl.into(),
+            )
+            .map_err(option("IPV6_MINHOPCOUNT"))?;
+        }
+        (Ipv6Addr::UNSPECIFIED, port).into()
+    };
+    socket
+        .bind(&SockAddr::from(address))
+        .map_err(|source| LinuxError::Bind { address, source })?;
+    Ok(RxSocket {
+        socket: register(socket)?,
+        port,
+    })
+}
+
+fn scoped(ip: IpAddr, port: u16, interface: Option<IfIndex>) -> SocketAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+            SocketAddr::V6(SocketAddrV6::new(v6, port, 0, interface.map_or(0, |i| i.0)))
+        }
+        ip => SocketAddr::new(ip, port),
+    }
+}
+
+fn set_ttl(socket: &Socket, v4: bool, ttl: u8) -> Result<(), LinuxError> {
+    if v4 {
+        socket.set_ttl_v4(ttl.into()).map_err(option("IP_TTL"))
+    } else {
+        socket
+            .set_unicast_hops_v6(ttl.into())
+            .map_err(option("IPV6_UNICAST_HOPS"))
+    }
+}
+
+fn open_tx(key: TxKey, ttl: u8) -> Result<TxSocket, LinuxError> {
+    let domain = if key.v4 { Domain::IPV4 } else { Domain::IPV6 };
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(LinuxError::Socket)?;
+    if !key.v4 {
+        socket.set_only_v6(true).map_err(option("IPV6_V6ONLY"))?;
+    }
+    set_ttl(&socket, key.v4, ttl)?;
+    let source = key.source.unwrap_or(if key.v4 {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    });
+    let address = scoped(source, key.port, key.interface);
+    socket
+        .bind(&SockAddr::from(address))
+        .map_err(|source| LinuxError::Bind { address, source })?;
+    Ok(TxSocket {
+        socket: register(socket)?,
+        ttl,
+    })
+}
+
+impl UdpIo {
+    /// Opens the receive sockets. Must be called inside a tokio runtime with I/O enabled.
+    pub fn open(config: &ListenConfig) -> Result<UdpIo, LinuxError> {
+        let mut rx = Vec::new();
+        for v4 in [true, false] {
+            if (v4 && !config.ipv4) || (!v4 && !config.ipv6) {
+                continue;
+            }
+            if config.single_hop {
+                rx.push(open_rx(v4, SINGLE_HOP_PORT, TTL_SECURITY)?);
+            }
+            if config.multihop {
+                rx.push(open_rx(v4, MULTIHOP_PORT, config.multihop_min_ttl)?);
+            }
+        }
+        if rx.is_empty() {
+            return Err(LinuxError::NothingToListen);
+        }
+        Ok(UdpIo {
+            rx,
+            tx: HashMap::new(),
+            next_rx: 0,
+            truncated: 0,
+        })
+    }
+
+    /// The local addresses of the receive sockets.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.rx
+            .iter()
+            .filter_map(|s| s.socket.local_addr().ok())
+            .collect()
+    }
+
+    /// The number of per-source-port send sockets open.
+    pub fn send_sockets(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Datagrams dropped because they were larger than the receive buffer.
+    pub fn truncated(&self) -> u64 {
+        self.truncated
+    }
+
+    fn tx_socket(&mut self, transmit: &Transmit) -> Result<&TxSocket, LinuxError> {
+        let key = TxKey {
+            source: transmit.source.map(|s| s.to_canonical()),
+            port: transmit.source_port.unwrap_or(0),
+            interface: transmit.interface,
+            v4: transmit.destination.to_canonical().is_ipv4(),
+        };
+        if let Some(existing) = self.tx.get_mut(&key) {
+            if existing.ttl != transmit.ttl {
+                set_ttl(
+                    &socket2::SockRef::from(&existing.socket),
+                    key.v4,
+                    transmit.ttl,
+                )?;
+                existing.ttl = transmit.ttl;
+            }
+        } else {
+            let socket = open_tx(key, transmit.ttl)?;
+            self.tx.insert(key, socket);
+        }
+        self.tx.get(&key).ok_or(LinuxError::NothingToListen)
+    }
+}
+
+impl PacketIo for UdpIo {
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, RecvMeta)> {
+        loop {
+            let (index, got) = poll_fn(|cx| {
+                let n = self.rx.len();
+                for k in 0..n {
+                    let index = (self.next_rx + k) % n;
+                    let rx = &self.rx[index];
+                    loop {
+                        match rx.socket.poll_recv_ready(cx) {
+                            Poll::Pending => break,
+                            Poll::Ready(Err(e)) => return Poll::Ready((index, Err(e))),
+                            Poll::Ready(Ok(())) => {}
+                        }
+                        match rx.socket.try_io(Interest::READABLE, || {
+                            sys::recv_with_meta(rx.socket.as_fd(), buf)
+                        }) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            other => return Poll::Ready((index, other)),
+                        }
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            // Round robin, so a busy socket cannot starve the others.
+            self.next_rx = (index + 1) % self.rx.len();
+            let got = got?;
+            if got.truncated {
+                self.truncated += 1;
+                continue;
+            }
+            let port = self.rx[index].port;
+            let source = got.source.ip().to_canonical();
+            let destination =
+                got.destination
+                    .map(|d| d.to_canonical())
+                    .unwrap_or(if source.is_ipv4() {
+                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                    } else {
+                        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                    });
+            let meta = RecvMeta {
+                source,
+                destination,
+                source_port: Some(got.source.port()),
+                destination_port: Some(port),
+                interface: IfIndex(got.ifindex),
+                // No control message: report 0, which no session accepts.
+                ttl: got.ttl.unwrap_or(0),
+                cast: Cast::of(destination),
+            };
+            return Ok((got.len, meta));
+        }
+    }
+
+    async fn send(&mut self, transmit: &Transmit, payload: &[u8]) -> io::Result<()> {
+        let port = transmit
+            .destination_port
+            .ok_or(LinuxError::NoDestinationPort)?;
+        let destination = scoped(transmit.destination, port, transmit.interface);
+        let socket = self.tx_socket(transmit)?;
+        socket.socket.send_to(payload, destination).await?;
+        Ok(())
+    }
+}
