@@ -428,3 +428,34 @@ interop!(
         ..Case::v3("k")
     }
 );
+/// Characterises the VRRPv3 IPv4 checksum trap: keepalived 2.2.7 only accepts the
+/// checksum with the pseudo-header, so a Master of ours configured without it is ignored
+/// ("Invalid VRRPv3 checksum") and keepalived becomes Master too. Our router accepts either
+/// form on receive when asked to (the `*_accept_either_*` case above).
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn v3_ipv4_no_pseudo_header_master_is_rejected_by_keepalived() {
+    let name = "v3_ipv4_no_pseudo_header_master_is_rejected_by_keepalived";
+    if !root_or_skip(name) || !keepalived_or_skip(name) {
+        return;
+    }
+    let case = Case {
+        checksum_mode: ChecksumMode::NoPseudoHeader,
+        checksum_policy: ChecksumPolicy::AcceptEither,
+        ..Case::v3("l")
+    };
+    let lab = Lab::new(case.tag, 2);
+    let ka = Keepalived::start(&lab, &case, 2, 1, 100, false, 1);
+    let mut ours = OurRouter::start(&lab.ns(1), case.ours(&lab, 1, 2, 200), None);
+    assert!(ours.wait_state(State::Master, Duration::from_secs(3)));
+    let both = wait_for(Duration::from_secs(3), || {
+        lab.has(1, case.vip) && lab.has(2, case.vip)
+    });
+    let log = ka.kill(Signal::TERM);
+    assert!(
+        both.is_some(),
+        "keepalived did not become Master too\n{log}"
+    );
+    assert!(log.contains("Invalid VRRPv3 checksum"), "{log}");
+    drop(ours);
+}

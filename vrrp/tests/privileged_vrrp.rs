@@ -129,3 +129,50 @@ fn ours_ipv6_election_and_failover() {
     assert_eq!(r2.state(), State::Master);
     assert!(r2.failures().is_empty(), "{:?}", r2.failures());
 }
+
+/// RFC 5798 8.1.2 / 8.2.2 (RFC 4861 7.2.6): a new Master announces its virtual addresses
+/// with gratuitous ARP (IPv4) and unsolicited neighbour advertisements (IPv6), seen on the
+/// wire by a neighbour.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn new_master_sends_gratuitous_arp_and_unsolicited_na() {
+    if !root_or_skip("new_master_sends_gratuitous_arp_and_unsolicited_na") {
+        return;
+    }
+    let has_tcpdump = std::process::Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_tcpdump {
+        eprintln!("SKIPPED: tcpdump is not installed");
+        return;
+    }
+    let vip6: IpAddr = "fd00:99::100".parse().unwrap();
+    let lab = Lab::new("ga", 2);
+    let dump = lab.spawn(
+        2,
+        "dump.txt",
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-l",
+            "-U",
+            "-e",
+            "arp or icmp6",
+        ],
+    );
+    thread::sleep(Duration::from_millis(500));
+    let r4 = OurRouter::start(&lab.ns(1), config("g4", Version::V3, 200, 5, VIP), None);
+    let r6 = OurRouter::start(&lab.ns(1), config("g6", Version::V3, 200, 5, vip6), None);
+    let seen = wait_for(Duration::from_secs(3), || {
+        let d = lab.log("dump.txt");
+        d.contains("Request who-has 10.99.0.100 (ff:ff:ff:ff:ff:ff) tell 10.99.0.100")
+            && d.contains("neighbor advertisement")
+            && d.contains("tgt is fd00:99::100")
+    });
+    lab.signal(dump, rustix::process::Signal::TERM);
+    assert!(seen.is_some(), "{}", lab.log("dump.txt"));
+    drop((r4, r6));
+}
