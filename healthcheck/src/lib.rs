@@ -24,6 +24,8 @@ pub mod runner;
 
 #[cfg(feature = "tokio")]
 pub mod checkers;
+#[cfg(feature = "tokio")]
+pub mod config;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
