@@ -75,6 +75,10 @@ enum Command {
     Stats {
         reply: oneshot::Sender<SchedulerStats>,
     },
+    ProbeNow {
+        sub: SubscriptionId,
+        reply: oneshot::Sender<bool>,
+    },
     Stop,
 }
 
@@ -129,6 +133,12 @@ impl RunnerHandle {
     /// The scheduler's counters.
     pub async fn stats(&self) -> Result<SchedulerStats, RunnerStopped> {
         self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    /// Probes the check behind `sub` now instead of at its next interval; `Ok(false)` if
+    /// the subscription does not exist.
+    pub async fn probe_now(&self, sub: SubscriptionId) -> Result<bool, RunnerStopped> {
+        self.ask(|reply| Command::ProbeNow { sub, reply }).await
     }
 
     /// Stops the runner (running probes are cancelled). Returns once the request is
@@ -270,6 +280,13 @@ impl Runner {
             }
             Command::Stats { reply } => {
                 let _ = reply.send(self.sched.stats().clone());
+            }
+            Command::ProbeNow { sub, reply } => {
+                let ok = match self.sched.check_of(sub) {
+                    Some(c) => self.sched.probe_now(now, c),
+                    None => false,
+                };
+                let _ = reply.send(ok);
             }
             Command::Stop => return false,
         }

@@ -449,6 +449,24 @@ impl Scheduler {
         true
     }
 
+    /// Makes a check's next probe due now (a runtime "check now" command). A check whose
+    /// probe is already queued or running is left alone. Returns whether the check exists.
+    pub fn probe_now(&mut self, now: Instant, check: CheckId) -> bool {
+        self.advance(now);
+        let now = self.now;
+        let Some(c) = self.checks.get_mut(&check) else {
+            return false;
+        };
+        if let Phase::Waiting { at, attempt } = c.phase {
+            if at > now {
+                self.timers.remove(&(at, Timer::Due(check)));
+                c.phase = Phase::Waiting { at: now, attempt };
+                self.timers.insert((now, Timer::Due(check)));
+            }
+        }
+        true
+    }
+
     /// The check a subscription belongs to.
     pub fn check_of(&self, sub: SubscriptionId) -> Option<CheckId> {
         self.subs.get(&sub).copied()

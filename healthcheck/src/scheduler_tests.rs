@@ -547,6 +547,24 @@ fn spurious_calls_are_harmless() {
     assert_eq!(s.poll_timeout(), Some(secs(5)));
 }
 
+#[test]
+fn probe_now_advances_the_next_probe() {
+    let mut s = sched();
+    let sub = s.subscribe(Instant::ZERO, spec("tcp", 80, timing()));
+    let check = s.check_of(sub).unwrap();
+    drive(&mut s, Instant::ZERO, secs(1), &mut |_, _| ok());
+    assert_eq!(s.poll_timeout(), Some(secs(10)));
+    assert!(s.probe_now(secs(2), check));
+    assert_eq!(s.poll_timeout(), Some(secs(2)));
+    s.handle_timeout(secs(2));
+    let req = s.poll_start().unwrap();
+    assert_eq!(req.due, secs(2));
+    // Already running: nothing changes.
+    assert!(s.probe_now(secs(2), check));
+    assert!(s.poll_start().is_none());
+    assert!(!s.probe_now(secs(2), CheckId(999)));
+}
+
 mod model {
     use super::*;
     use proptest::prelude::*;

@@ -185,3 +185,48 @@ async fn panicking_checker_is_a_failure() {
     drop(handle);
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn real_tcp_check_from_config_end_to_end() {
+    use ha_healthcheck::config::CheckConfig;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accept = tokio::spawn(async move {
+        for _ in 0..3 {
+            if listener.accept().await.is_err() {
+                return;
+            }
+        }
+    });
+    let cfg: CheckConfig = serde_json::from_str(
+        r#"{"checker":{"type":"tcp"},"delay_loop":0.05,"connect_timeout":0.5,"alpha":true,"rise":2}"#,
+    )
+    .unwrap();
+    let (runner, handle, mut rx) = Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
+    let task = tokio::spawn(runner.run());
+    let sub = handle
+        .subscribe(cfg.spec(Target::new(addr)), cfg.build().unwrap())
+        .await
+        .unwrap();
+    let ev = rx.recv().await.unwrap();
+    assert_eq!((ev.health, ev.cause), (Health::Down, Cause::Initial));
+    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (ev.subscription, ev.health, ev.cause),
+        (sub, Health::Up, Cause::Rise)
+    );
+    // The listener accepts three connections then goes away: connections are refused.
+    accept.await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.health, Health::Down);
+    assert_eq!(ev.cause, Cause::Fall(FailureReason::Refused));
+    assert!(handle.probe_now(sub).await.unwrap());
+    handle.stop().await;
+    task.await.unwrap();
+}
