@@ -661,11 +661,7 @@ impl Router {
         }
         if self.config.version == Version::V2 {
             let expected = self.auth();
-            if advert.auth != expected {
-                let reason = match (&advert.auth, &expected) {
-                    (Auth::Simple(_), Auth::Simple(_)) => DropReason::Auth,
-                    _ => DropReason::AuthType,
-                };
+            if let Err(reason) = advert.auth.check(&expected) {
                 self.stats.drops.count(reason);
                 return None;
             }
