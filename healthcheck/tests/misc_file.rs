@@ -144,7 +144,7 @@ async fn helper_holding_the_pipe_does_not_stall_the_verdict() {
     let start = Instant::now();
     let run = c.run(&target()).await;
     assert_eq!(run.outcome, CheckOutcome::OK);
-    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(start.elapsed() < Duration::from_millis(100) + SLACK);
     assert_eq!(run.stdout, b"done\n");
     if let Ok(pid) = std::fs::read_to_string(&pidfile) {
         if let Ok(pid) = pid.trim().parse::<i32>() {

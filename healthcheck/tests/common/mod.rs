@@ -59,3 +59,7 @@ pub fn temp_path(tag: &str) -> std::path::PathBuf {
         N.fetch_add(1, Ordering::SeqCst)
     ))
 }
+
+/// How far past its timeout a probe may finish on a loaded machine. Well below any
+/// "hang" (the servers in these tests stall for seconds), well above scheduling noise.
+pub const SLACK: Duration = Duration::from_millis(1500);
