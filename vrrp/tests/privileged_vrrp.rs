@@ -176,3 +176,52 @@ fn new_master_sends_gratuitous_arp_and_unsolicited_na() {
     assert!(seen.is_some(), "{}", lab.log("dump.txt"));
     drop((r4, r6));
 }
+
+/// keepalived's default interface tracking: a Master whose link loses carrier goes to
+/// FAULT and gives up its VIP, the Backup takes over; when the link returns it comes back
+/// through Backup and preempts.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn link_down_means_fault_and_failover() {
+    if !root_or_skip("link_down_means_fault_and_failover") {
+        return;
+    }
+    let lab = Lab::new("lk", 2);
+    let mut r1 = OurRouter::start(&lab.ns(1), config("high", Version::V3, 200, 5, VIP), None);
+    let mut r2 = OurRouter::start(&lab.ns(2), config("low", Version::V3, 100, 5, VIP), None);
+    assert!(r1.wait_state(State::Master, Duration::from_secs(3)));
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    // Carrier loss on r1's eth0: take its veth peer down in the bridge namespace.
+    let status = std::process::Command::new("ip")
+        .args(["-n", &lab.bridge(), "link", "set", "veth1", "down"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        r1.wait_state(State::Fault, Duration::from_secs(2)),
+        "{:?}",
+        r1.transitions()
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || !lab.has(1, VIP)).is_some(),
+        "FAULT kept the VIP"
+    );
+    assert!(r2.wait_state(State::Master, Duration::from_secs(2)));
+    assert!(wait_for(Duration::from_secs(1), || lab.has(2, VIP)).is_some());
+    let status = std::process::Command::new("ip")
+        .args(["-n", &lab.bridge(), "link", "set", "veth1", "up"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        r1.wait_state(State::Master, Duration::from_secs(3)),
+        "{:?}",
+        r1.transitions()
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(1, VIP)
+            && !lab.has(2, VIP))
+        .is_some()
+    );
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+}

@@ -16,6 +16,10 @@
 //! # initial_state = "backup"       # or "master"
 //! # checksum = "pseudo_header"     # VRRPv3 IPv4: or "no_pseudo_header"
 //! # accept_either_checksum = false
+//! # track_own_interface = true     # FAULT while the interface is down (keepalived's default)
+//! # [[instance.track_interface]]
+//! # name = "eth1"
+//! # weight = -50                   # 0: FAULT while down
 //! ```
 //!
 //! Every transition is logged with `tracing` (`RUST_LOG` filters). SIGINT or SIGTERM stops
@@ -29,10 +33,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ha_core::IfIndex;
-use ha_vrrp::linux::{Instance, InstanceConfig};
+use ha_core::track::{TrackSpec, TrackState, TrackWeight};
+use ha_vrrp::linux::{Instance, InstanceConfig, interface_object};
 use ha_vrrp::{
     AuthConfig, Centiseconds, ChecksumMode, ChecksumPolicy, InitialState, Priority, RouterConfig,
-    Version, Vrid,
+    TrackConfig, Version, Vrid,
 };
 use serde::Deserialize;
 use tracing::{error, info};
@@ -81,6 +86,20 @@ struct InstanceToml {
     checksum: ChecksumToml,
     #[serde(default)]
     accept_either_checksum: bool,
+    #[serde(default = "yes")]
+    track_own_interface: bool,
+    #[serde(default)]
+    track_interface: Vec<TrackInterfaceToml>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct TrackInterfaceToml {
+    name: String,
+    /// 0: FAULT while down; otherwise added to the priority while up (or subtracted
+    /// while down when negative), as keepalived's `track_interface ... weight`.
+    #[serde(default)]
+    weight: i16,
 }
 
 /// The VRRPv3 IPv4 checksum variant to send.
@@ -195,6 +214,14 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
     if let Some(p) = t.password {
         router.auth = AuthConfig::Password(p);
     }
+    for track in t.track_interface {
+        let weight = TrackWeight::new(track.weight.into()).map_err(|e| err(e.to_string()))?;
+        router.track.push(TrackConfig {
+            object: interface_object(&track.name),
+            spec: TrackSpec::weight(weight),
+            initial: TrackState::Up,
+        });
+    }
     if !primary.is_unspecified() {
         router.validate().map_err(|e| e.to_string())?;
     } else {
@@ -207,11 +234,10 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
         };
         probe.validate().map_err(|e| e.to_string())?;
     }
-    Ok(InstanceConfig {
-        interface: t.interface,
-        router,
-        prefix_len: prefix,
-    })
+    let mut config = InstanceConfig::new(t.interface, router);
+    config.prefix_len = prefix;
+    config.track_own_interface = t.track_own_interface;
+    Ok(config)
 }
 
 fn load(text: &str) -> Result<Vec<InstanceConfig>, String> {
@@ -354,6 +380,10 @@ mod tests {
             vrid = 52
             virtual_addresses = ["fd00::100"]
             unicast_peers = ["fe80::2"]
+            track_own_interface = false
+            [[instance.track_interface]]
+            name = "eth2"
+            weight = -20
 
             [[instance]]
             name = "VI_2"
@@ -372,6 +402,9 @@ mod tests {
         assert!(configs[0].router.primary_address.is_unspecified());
         assert_eq!(configs[1].prefix_len, Some(128));
         assert!(configs[1].router.primary_address.is_ipv6());
+        assert!(!configs[1].track_own_interface);
+        assert_eq!(configs[1].router.track[0].object, "if:eth2");
+        assert!(configs[0].track_own_interface);
         assert_eq!(
             configs[2].router.auth,
             AuthConfig::Password("secret".into())

@@ -1,18 +1,20 @@
 //! [`Instance`]: one VRRP router running on a real interface.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use ha_core::IfIndex;
 use ha_core::driver::{Driver, DriverError, DriverEvent, DriverHandle, DriverStopped, EventStream};
+use ha_core::track::{TrackSpec, TrackState, TrackWeight};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::garp::GarpSocket;
-use super::netlink::{AddOutcome, Netlink, NetlinkError, RemoveOutcome};
+use super::netlink::{AddOutcome, LinkMonitor, Netlink, NetlinkError, RemoveOutcome};
 use super::socket::{RawVrrpSocket, SocketCounters, SocketError};
-use crate::{Command, ConfigError, Event, Router, RouterConfig};
+use crate::{Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
 
 /// Configuration of one [`Instance`].
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +29,29 @@ pub struct InstanceConfig {
     /// Prefix length of the virtual addresses when added (default 32 for IPv4, 128 for
     /// IPv6, as keepalived).
     pub prefix_len: Option<u8>,
+    /// Go to FAULT while the instance's own interface is down or without carrier
+    /// (keepalived's default; its `dont_track_primary` turns it off). Adds the tracked
+    /// object `if:<interface>` with weight 0 unless the router already tracks it.
+    pub track_own_interface: bool,
+}
+
+impl InstanceConfig {
+    /// An instance on `interface` with keepalived's defaults (own interface tracked, VIP
+    /// prefix 32 / 128).
+    pub fn new(interface: impl Into<String>, router: RouterConfig) -> Self {
+        InstanceConfig {
+            interface: interface.into(),
+            router,
+            prefix_len: None,
+            track_own_interface: true,
+        }
+    }
+}
+
+/// The tracked-object name of interface `name` (`if:<name>`): the link monitor reports
+/// the state of every interface tracked under such a name.
+pub fn interface_object(name: &str) -> String {
+    format!("if:{name}")
 }
 
 /// Starting an [`Instance`] failed.
@@ -125,6 +150,9 @@ impl InstanceHandle {
 #[derive(Debug)]
 pub struct Instance {
     name: String,
+    tracked_links: Vec<(IfIndex, String)>,
+    monitor: Option<LinkMonitor>,
+    commands: DriverHandle<Command>,
     ifindex: IfIndex,
     prefix_len: u8,
     driver: Driver<Router, RawVrrpSocket>,
@@ -154,10 +182,43 @@ impl Instance {
             interface,
             mut router,
             prefix_len,
+            track_own_interface,
         } = config;
         let netlink = Netlink::connect()?;
         let link = netlink.link_by_name(&interface).await?;
         router.interface = link.index;
+        let own = interface_object(&interface);
+        if track_own_interface && !router.track.iter().any(|t| t.object == own) {
+            router.track.push(TrackConfig {
+                object: own,
+                spec: TrackSpec::weight(TrackWeight::FAULT),
+                initial: TrackState::Up,
+            });
+        }
+        // Tracked interfaces: their current state, and a monitor for changes.
+        let mut tracked_links = Vec::new();
+        for track in &mut router.track {
+            if let Some(name) = track.object.strip_prefix("if:") {
+                let state = match netlink.link_by_name(name).await {
+                    Ok(l) => {
+                        tracked_links.push((l.index, track.object.clone()));
+                        if l.running {
+                            TrackState::Up
+                        } else {
+                            TrackState::Down
+                        }
+                    }
+                    Err(NetlinkError::NoSuchInterface(_)) => TrackState::Down,
+                    Err(e) => return Err(e.into()),
+                };
+                track.initial = state;
+            }
+        }
+        let monitor = if tracked_links.is_empty() {
+            None
+        } else {
+            Some(LinkMonitor::open()?)
+        };
         let addresses = netlink.addresses(link.index).await?;
         let link_local = addresses.iter().find_map(|a| match a.address {
             IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
@@ -212,6 +273,9 @@ impl Instance {
         Ok((
             Instance {
                 name,
+                tracked_links,
+                monitor,
+                commands: handle.clone(),
                 ifindex: link.index,
                 prefix_len,
                 driver,
@@ -236,6 +300,9 @@ impl Instance {
     pub async fn run(self) -> Result<Router, InstanceError> {
         let Instance {
             name,
+            tracked_links,
+            monitor,
+            commands,
             ifindex,
             prefix_len,
             driver,
@@ -258,10 +325,50 @@ impl Instance {
                 applier.apply(event).await;
             }
         };
-        let (result, ()) = tokio::join!(driver.run(), applier);
+        let links = watch_links(&name, monitor, tracked_links, commands);
+        let driver = async {
+            tokio::select! {
+                result = driver.run() => result,
+                () = links => unreachable!("the link watcher never ends"),
+            }
+        };
+        let (result, ()) = tokio::join!(driver, applier);
         info!(instance = %name, "VRRP instance stopped");
         Ok(result?)
     }
+}
+
+/// Feeds link changes of tracked interfaces to the router as `Command::Track`. Never
+/// returns (if the netlink socket closes, it logs and waits forever); interfaces are
+/// matched by the index they had at start.
+async fn watch_links(
+    name: &str,
+    monitor: Option<LinkMonitor>,
+    tracked: Vec<(IfIndex, String)>,
+    commands: DriverHandle<Command>,
+) {
+    if let Some(mut monitor) = monitor {
+        let mut last: HashMap<IfIndex, bool> = HashMap::new();
+        while let Some(change) = monitor.next().await {
+            if last.insert(change.index, change.running) == Some(change.running) {
+                continue;
+            }
+            for (_, object) in tracked.iter().filter(|(i, _)| *i == change.index) {
+                let state = if change.running {
+                    TrackState::Up
+                } else {
+                    TrackState::Down
+                };
+                info!(instance = %name, %object, ?state, removed = change.removed, "tracked interface changed");
+                let _ = commands.command(Command::Track {
+                    object: object.clone(),
+                    state,
+                });
+            }
+        }
+        warn!(instance = %name, "link monitor closed: tracked interfaces are no longer watched");
+    }
+    std::future::pending::<()>().await
 }
 
 struct Applier<'a> {

@@ -29,8 +29,13 @@ mod socket;
 mod sys;
 
 pub use garp::{GarpSocket, Mac, gratuitous_arp, unsolicited_na};
-pub use instance::{Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle};
-pub use netlink::{AddOutcome, InterfaceAddress, LinkInfo, Netlink, NetlinkError, RemoveOutcome};
+pub use instance::{
+    Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle, interface_object,
+};
+pub use netlink::{
+    AddOutcome, InterfaceAddress, LinkChange, LinkInfo, LinkMonitor, Netlink, NetlinkError,
+    RemoveOutcome,
+};
 pub use socket::{
     IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError, parse_ipv4_header,
 };

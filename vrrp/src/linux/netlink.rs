@@ -251,3 +251,75 @@ impl Netlink {
         }
     }
 }
+
+/// A change of an interface's link state, from the kernel's `RTNLGRP_LINK` notifications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkChange {
+    /// The interface.
+    pub index: IfIndex,
+    /// `IFF_UP` and `IFF_RUNNING` (false when the link was removed).
+    pub running: bool,
+    /// The interface was deleted.
+    pub removed: bool,
+}
+
+type LinkStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = LinkChange> + Send>>;
+
+/// Link-state notifications (like `ip monitor link`) in the namespace of the thread that
+/// opened it.
+pub struct LinkMonitor {
+    changes: LinkStream,
+    _handle: rtnetlink::Handle,
+}
+
+impl std::fmt::Debug for LinkMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkMonitor").finish_non_exhaustive()
+    }
+}
+
+impl LinkMonitor {
+    /// Subscribes to link notifications; the socket's task is spawned on the current
+    /// tokio runtime.
+    pub fn open() -> Result<LinkMonitor, NetlinkError> {
+        use futures_util::StreamExt;
+        use rtnetlink::packet_core::NetlinkPayload;
+        use rtnetlink::packet_route::RouteNetlinkMessage;
+
+        let (connection, handle, messages) =
+            rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])
+                .map_err(NetlinkError::Connect)?;
+        tokio::spawn(connection);
+        let changes = messages.filter_map(|(message, _)| async move {
+            match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    let flags = link.header.flags;
+                    Some(LinkChange {
+                        index: IfIndex(link.header.index),
+                        running: flags.contains(LinkFlags::Up)
+                            && flags.contains(LinkFlags::Running),
+                        removed: false,
+                    })
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                    Some(LinkChange {
+                        index: IfIndex(link.header.index),
+                        running: false,
+                        removed: true,
+                    })
+                }
+                _ => None,
+            }
+        });
+        Ok(LinkMonitor {
+            changes: Box::pin(changes),
+            _handle: handle,
+        })
+    }
+
+    /// The next change; `None` when the netlink socket closed.
+    pub async fn next(&mut self) -> Option<LinkChange> {
+        use futures_util::StreamExt;
+        self.changes.next().await
+    }
+}

@@ -303,11 +303,8 @@ impl OurRouter {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
-                    let config = InstanceConfig {
-                        interface: "eth0".into(),
-                        router,
-                        prefix_len,
-                    };
+                    let mut config = InstanceConfig::new("eth0", router);
+                    config.prefix_len = prefix_len;
                     let (instance, handle, mut events) = match Instance::start(config).await {
                         Ok(x) => x,
                         Err(e) => {
