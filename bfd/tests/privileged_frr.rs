@@ -58,7 +58,7 @@ fn up_and_kill(tag: &str, v6: bool, multihop: bool) {
     );
     // Let it run for a while: no flap.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(bfd.transitions(ID), [(State::Down, State::Up)]);
+    netns::assert_up_once(&bfd.transitions(ID));
     let peer = frr.peers();
     let killed = Instant::now();
     lab.kill(frr.pid);
@@ -193,7 +193,7 @@ fn frr_timer_renegotiation_both_ways() {
         frr.peers()
     );
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(bfd.transitions(ID), [(State::Down, State::Up)], "flapped");
+    netns::assert_up_once(&bfd.transitions(ID));
 
     let killed = Instant::now();
     lab.kill(frr.pid);

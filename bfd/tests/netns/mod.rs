@@ -550,3 +550,16 @@ pub fn session(
     c.detect_mult = mult;
     c
 }
+
+/// Asserts that a session came Up exactly once and never left it (Down → Up or
+/// Down → Init → Up, depending on who heard whom first).
+pub fn assert_up_once(transitions: &[(State, State)]) {
+    let ups = transitions
+        .iter()
+        .filter(|(_, to)| *to == State::Up)
+        .count();
+    assert!(
+        ups == 1 && transitions.last().is_some_and(|(_, to)| *to == State::Up),
+        "flapped: {transitions:?}"
+    );
+}
