@@ -113,6 +113,31 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// A short stable name of the variant, for metrics labels and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FailureReason::Refused => "refused",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Reset => "reset",
+            FailureReason::Closed => "closed",
+            FailureReason::Tls(_) => "tls",
+            FailureReason::Status(_) => "status",
+            FailureReason::Body => "body",
+            FailureReason::Digest => "digest",
+            FailureReason::Header => "header",
+            FailureReason::TooLarge => "too_large",
+            FailureReason::Protocol(_) => "protocol",
+            FailureReason::ScriptExit(_) => "script_exit",
+            FailureReason::ScriptSignal(_) => "script_signal",
+            FailureReason::Spawn(_) => "spawn",
+            FailureReason::File(_) => "file",
+            FailureReason::FileValue(_) => "file_value",
+            FailureReason::Dns(_) => "dns",
+            FailureReason::Unreachable => "unreachable",
+            FailureReason::Io(_) => "io",
+        }
+    }
+
     /// Maps an I/O error onto a reason, keeping the kinds that matter apart.
     pub fn from_io(e: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;

@@ -28,7 +28,10 @@
 //!   goes down after `fall` consecutive failed checks.
 //! - A failed probe is retried after `delay_before_retry`, up to `retry` times
 //!   (keepalived's `retry` / `delay_before_retry`); only when every attempt failed does the
-//!   check count as one failure. A success at any attempt is one success.
+//!   check count as one failure. A success at any attempt is one success. As in
+//!   keepalived, retries guard an **up** check against a transient failure; a down check
+//!   is not retried (that would only load a dead server), it is probed again after
+//!   `down_interval`.
 //! - The next probe is scheduled `interval` after a probe completes (`down_interval`
 //!   while the check is down), ± `jitter`. With `warmup` the first probe waits a random
 //!   delay in `[0, interval)` so that many checks configured at once spread out.
@@ -233,6 +236,8 @@ pub struct SchedulerStats {
     pub timeouts: u64,
     /// Retries scheduled.
     pub retries: u64,
+    /// Failed attempts (retries included) by [`FailureReason::kind`].
+    pub failures_by_kind: std::collections::BTreeMap<String, u64>,
     /// Results ignored because they came late, for an unknown probe, or for a removed
     /// check.
     pub ignored_results: u64,
@@ -651,8 +656,18 @@ impl Scheduler {
             return;
         }
         let timing = check.spec.timing.clone();
+        if let CheckOutcome::Failure(r) = &outcome {
+            *self
+                .stats
+                .failures_by_kind
+                .entry(r.kind().to_string())
+                .or_insert(0) += 1;
+        }
+        let Some(check) = self.checks.get(&check_id) else {
+            return;
+        };
         if let CheckOutcome::Failure(_) = outcome {
-            if attempt < timing.retry {
+            if attempt < timing.retry && check.health == Health::Up {
                 let at = now + timing.delay_before_retry;
                 if let Some(check) = self.checks.get_mut(&check_id) {
                     if let CheckOutcome::Failure(r) = &outcome {

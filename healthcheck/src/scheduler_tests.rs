@@ -160,16 +160,19 @@ fn retries_wait_delay_and_count_as_one_failure() {
         fail(FailureReason::Reset)
     });
     let starts: Vec<_> = run.starts.iter().map(|(t, r)| (*t, r.attempt)).collect();
+    // Once down, no retries: the next attempt at 12 s is the only one of its round.
     assert_eq!(
         starts,
         vec![(secs(0), 0), (secs(1), 1), (secs(2), 2), (secs(12), 0)]
     );
+    let later = drive(&mut s, secs(12), secs(23), &mut |_, _| {
+        fail(FailureReason::Reset)
+    });
+    let starts: Vec<_> = later.starts.iter().map(|(t, r)| (*t, r.attempt)).collect();
+    assert_eq!(starts, vec![(secs(22), 0)]);
     assert_eq!(transitions(&run), vec![(secs(2), Health::Down)]);
-    assert_eq!(
-        s.stats().retries,
-        3,
-        "two in the first round, one after 12 s"
-    );
+    assert_eq!(s.stats().retries, 2, "none once down");
+    assert_eq!(s.stats().failures_by_kind.get("reset"), Some(&5));
 }
 
 #[test]
