@@ -256,7 +256,9 @@ impl OurBfd {
         let (ev_tx, ev_rx) = std_mpsc::channel();
         let (done_tx, done_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
-        let seed = u64::from(std::process::id()) ^ (ns.len() as u64 * 0x9e37);
+        let seed = ns.bytes().fold(u64::from(std::process::id()), |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         let thread = thread::Builder::new()
             .name(format!("bfd-{ns}"))
             .spawn(move || {
