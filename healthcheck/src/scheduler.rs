@@ -29,9 +29,9 @@
 //! - A failed probe is retried after `delay_before_retry`, up to `retry` times
 //!   (keepalived's `retry` / `delay_before_retry`); only when every attempt failed does the
 //!   check count as one failure. A success at any attempt is one success. As in
-//!   keepalived, retries guard an **up** check against a transient failure; a down check
-//!   is not retried (that would only load a dead server), it is probed again after
-//!   `down_interval`.
+//!   keepalived, retries guard an **up** check (and the very first check) against a
+//!   transient failure; a down check is not retried (that would only load a dead
+//!   server), it is probed again after `down_interval`.
 //! - The next probe is scheduled `interval` after a probe completes (`down_interval`
 //!   while the check is down), ± `jitter`. With `warmup` the first probe waits a random
 //!   delay in `[0, interval)` so that many checks configured at once spread out.
@@ -303,6 +303,8 @@ struct Check {
     failures: u32,
     weight: Option<Weight>,
     last_failure: Option<FailureReason>,
+    /// Whether any check has completed (keepalived retries before the first verdict too).
+    has_run: bool,
     phase: Phase,
 }
 
@@ -406,6 +408,7 @@ impl Scheduler {
                         failures: 0,
                         weight: None,
                         last_failure: None,
+                        has_run: false,
                         phase: Phase::Waiting {
                             at: first,
                             attempt: 0,
@@ -667,7 +670,7 @@ impl Scheduler {
             return;
         };
         if let CheckOutcome::Failure(_) = outcome {
-            if attempt < timing.retry && check.health == Health::Up {
+            if attempt < timing.retry && (check.health == Health::Up || !check.has_run) {
                 let at = now + timing.delay_before_retry;
                 if let Some(check) = self.checks.get_mut(&check_id) {
                     if let CheckOutcome::Failure(r) = &outcome {
@@ -686,6 +689,7 @@ impl Scheduler {
         let Some(check) = self.checks.get_mut(&check_id) else {
             return;
         };
+        check.has_run = true;
         let emit = match outcome {
             CheckOutcome::Success { weight } => {
                 check.successes = check.successes.saturating_add(1);

@@ -176,6 +176,22 @@ fn retries_wait_delay_and_count_as_one_failure() {
 }
 
 #[test]
+fn first_check_is_retried_even_when_starting_down() {
+    let mut s = sched();
+    let t = CheckTiming {
+        retry: 1,
+        alpha: true,
+        ..timing()
+    };
+    s.subscribe(Instant::ZERO, spec("tcp", 80, t));
+    let run = drive(&mut s, Instant::ZERO, secs(12), &mut |_, _| {
+        fail(FailureReason::Refused)
+    });
+    let starts: Vec<_> = run.starts.iter().map(|(t, r)| (*t, r.attempt)).collect();
+    assert_eq!(starts, vec![(secs(0), 0), (secs(1), 1), (secs(11), 0)]);
+}
+
+#[test]
 fn success_on_retry_is_a_success() {
     let mut s = sched();
     let t = CheckTiming {
