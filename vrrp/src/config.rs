@@ -32,6 +32,14 @@ pub enum AuthConfig {
     None,
     /// Simple text password (auth type 1), at most 8 bytes.
     Password(String),
+    /// IPSEC-AH (auth type 2) as keepalived implements it: HMAC-MD5-96 keyed with this
+    /// password (at most 8 bytes), sequence numbers and replay protection.
+    ///
+    /// The ICV covers the IPv4 header, so for such a router the payloads exchanged with
+    /// the I/O layer are **whole IPv4 datagrams** (protocol 51, header included) in both
+    /// directions: the adapter receives on an `IPPROTO_AH` raw socket and sends with
+    /// `IP_HDRINCL`.
+    IpsecAh(String),
 }
 
 /// What to do with an advertisement whose address list differs from ours.
@@ -317,7 +325,7 @@ impl RouterConfig {
                 }
             }
         }
-        if let AuthConfig::Password(p) = &self.auth {
+        if let AuthConfig::Password(p) | AuthConfig::IpsecAh(p) = &self.auth {
             if p.len() > 8 {
                 return Err(ConfigError::Auth {
                     name: name(),

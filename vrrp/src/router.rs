@@ -43,9 +43,12 @@ use ha_core::track::{TrackSet, TrackSpec, TrackState};
 use ha_core::{Cast, Endpoint, Instant, RecvMeta, TimerTable, Transmit};
 use serde::{Deserialize, Serialize};
 
+use crate::ah::{self, AhKey, ReplayState};
 use crate::config::{AddressMismatchPolicy, AuthConfig, ConfigError, InitialState, RouterConfig};
 use crate::counters::{DropCounters, DropReason};
-use crate::packet::{Advertisement, Auth, IpContext, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
+use crate::packet::{
+    Advertisement, Auth, IpContext, Ipv4Header, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL,
+};
 use crate::{Centiseconds, Priority, Version, Vrid};
 
 /// Router states (RFC 5798 section 6.4, plus keepalived's Fault).
@@ -270,6 +273,15 @@ pub struct RouterStats {
     pub drops: DropCounters,
 }
 
+/// Per-instance IPSEC-AH state (keepalived keeps one sequence counter for both directions).
+#[derive(Debug)]
+struct AhState {
+    key: AhKey,
+    replay: ReplayState,
+    /// IPv4 Identification for the next advert: covered by the ICV, so we set it ourselves.
+    next_id: u16,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Timer {
     Startup,
@@ -298,6 +310,8 @@ pub struct Router {
     sync_fault: Option<String>,
     wants_master: bool,
     tracking: TrackSet<String>,
+    /// IPSEC-AH state, when configured.
+    ah: Option<AhState>,
     /// Advertisements to send: (destination, priority).
     outbox: VecDeque<(IpAddr, Priority)>,
     events: VecDeque<Event>,
@@ -325,6 +339,14 @@ impl Router {
             sync_fault: None,
             wants_master: false,
             tracking,
+            ah: match &config.auth {
+                AuthConfig::IpsecAh(p) => Some(AhState {
+                    key: AhKey::from_password(p.as_bytes()),
+                    replay: ReplayState::new(),
+                    next_id: 1,
+                }),
+                _ => None,
+            },
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             stats: RouterStats::default(),
@@ -417,6 +439,50 @@ impl Router {
         match &self.config.auth {
             AuthConfig::None => Auth::None,
             AuthConfig::Password(p) => Auth::simple(p.as_bytes()),
+            AuthConfig::IpsecAh(_) => Auth::Ah,
+        }
+    }
+
+    /// How this instance's packets travel, which decides whether AH covers the TTL.
+    fn cast(&self) -> Cast {
+        if self.config.unicast_peers.is_empty() {
+            Cast::Multicast
+        } else {
+            Cast::Unicast
+        }
+    }
+
+    /// With IPSEC-AH, replaces the VRRP message in `buf` with the whole IPv4 datagram
+    /// keepalived would send. Returns `false` when the advert cannot be sent (sequence
+    /// numbers exhausted, as keepalived stops too).
+    fn seal_ah(&mut self, destination: IpAddr, buf: &mut Vec<u8>) -> bool {
+        let cast = self.cast();
+        let (IpAddr::V4(source), IpAddr::V4(destination)) =
+            (self.config.primary_address, destination)
+        else {
+            return self.ah.is_none();
+        };
+        let Some(ah) = self.ah.as_mut() else {
+            return true;
+        };
+        let header = Ipv4Header {
+            source,
+            destination,
+            protocol: ah::AH_PROTOCOL,
+            ttl: VRRP_TTL,
+            tos: 0xc0,
+            identification: ah.next_id,
+            flags_fragment: 0,
+            header_len: 20,
+            total_len: 0,
+        };
+        ah.next_id = ah.next_id.checked_add(1).unwrap_or(1);
+        match ah::seal_next(&header, &mut ah.replay, &ah.key, cast, buf) {
+            Some(packet) => {
+                *buf = packet;
+                true
+            }
+            None => false,
         }
     }
 
@@ -628,9 +694,24 @@ impl Router {
             self.stats.drops.count(DropReason::OwnPacket);
             return None;
         }
-        let ip = IpContext {
-            source: meta.source,
-            destination: meta.destination,
+        let cast = self.cast();
+        let (payload, ip) = match &mut self.ah {
+            // The payload is the whole IPv4 datagram: authenticate it, then decode what
+            // the AH header protects.
+            Some(ah) => match ah::open(payload, &ah.key, cast, &mut ah.replay) {
+                Ok(opened) => (opened.vrrp, opened.header.context()),
+                Err(e) => {
+                    self.stats.drops.count(e.reason());
+                    return None;
+                }
+            },
+            None => (
+                payload,
+                IpContext {
+                    source: meta.source,
+                    destination: meta.destination,
+                },
+            ),
         };
         let advert = match Advertisement::parse(
             payload,
@@ -917,6 +998,9 @@ impl Endpoint for Router {
             // The configuration was validated, so encoding cannot fail; if it somehow
             // does, the advertisement is skipped rather than sent malformed.
             if advert.emit(&ip, self.config.checksum_mode, buf).is_err() {
+                continue;
+            }
+            if !self.seal_ah(destination, buf) {
                 continue;
             }
             self.stats.adverts_sent += 1;

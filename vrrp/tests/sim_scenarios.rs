@@ -357,3 +357,18 @@ proptest! {
         check_converged(seed, loss)?;
     }
 }
+
+#[test]
+fn rfc3768_ipsec_ah_cluster_elects_and_fails_over() {
+    let (mut sim, _, nodes) = cluster(10, &[100, 200], Centiseconds(100), |c| {
+        c.version = Version::V2;
+        c.auth = ha_vrrp::AuthConfig::IpsecAh("s3cret".into());
+    });
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(masters(&sim), vec![nodes[1]]);
+    assert!(sim.endpoint(nodes[0]).unwrap().stats().adverts_received > 0);
+    assert_eq!(sim.endpoint(nodes[0]).unwrap().stats().drops.total(), 0);
+    sim.crash(nodes[1]);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(masters(&sim), vec![nodes[0]]);
+}
