@@ -40,6 +40,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ha_core::rng::RngCore;
 use tokio::sync::{mpsc, oneshot};
@@ -201,7 +202,10 @@ impl Runner {
     }
 
     fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
-        self.epoch + t.since_epoch()
+        // About 30 years stands in for "never" when a deadline is not representable.
+        self.epoch
+            .checked_add(t.since_epoch())
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(30 * 365 * 86_400))
     }
 
     fn start(&mut self, req: ProbeRequest) {

@@ -643,8 +643,11 @@ impl Scheduler {
         if j.is_zero() {
             return base;
         }
-        let span = u64::try_from(j.as_nanos()).unwrap_or(u64::MAX / 2) * 2 + 1;
-        base - j + Duration::from_nanos(below(&mut *self.rng, span))
+        let span = u64::try_from(j.as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2)
+            .saturating_add(1);
+        (base - j).saturating_add(Duration::from_nanos(below(&mut *self.rng, span)))
     }
 
     fn complete(&mut self, check_id: CheckId, probe: ProbeId, outcome: CheckOutcome) {

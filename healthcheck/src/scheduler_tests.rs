@@ -554,6 +554,28 @@ fn dynamic_weight_changes_are_reported_while_up() {
 }
 
 #[test]
+fn extreme_durations_do_not_overflow() {
+    let mut s = sched();
+    let t = CheckTiming {
+        interval: Duration::MAX,
+        down_interval: Some(Duration::MAX),
+        timeout: Duration::MAX,
+        delay_before_retry: Duration::MAX,
+        jitter: Duration::MAX,
+        warmup: true,
+        retry: 1,
+        ..timing()
+    };
+    s.subscribe(Instant::ZERO, spec("tcp", 80, t));
+    let at = s.poll_timeout().unwrap();
+    s.handle_timeout(at);
+    if let Some(req) = s.poll_start() {
+        s.handle_result(at, req.probe_id, CheckOutcome::fail(FailureReason::Refused));
+    }
+    let _ = s.poll_timeout();
+}
+
+#[test]
 fn spurious_calls_are_harmless() {
     let mut s = sched();
     s.handle_timeout(secs(5));

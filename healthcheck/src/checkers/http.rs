@@ -349,17 +349,16 @@ impl HttpCheck {
             // Always read the body (up to the limit) so the connection can be reused.
             let mut body = resp.into_body();
             let mut data = Vec::new();
+            let mut received = 0usize;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| hyper_reason(&e))?;
                 if let Ok(chunk) = frame.into_data() {
-                    if data.len() + chunk.len() > self.max_body {
+                    received = received.saturating_add(chunk.len());
+                    if received > self.max_body {
                         return Err(FailureReason::TooLarge);
                     }
                     if url.needs_body() {
                         data.extend_from_slice(&chunk);
-                    } else {
-                        // Count without keeping.
-                        data.resize(data.len() + chunk.len(), 0);
                     }
                 }
             }
