@@ -7,11 +7,14 @@
 //! - [`TimerTable`]: deadlines as data.
 //! - [`track`]: keepalived's tracking model (weights, `reverse`, FAULT on weight 0).
 //! - [`rng`]: injected, seedable randomness.
+//! - [`conf`]: the keepalived.conf grammar (blocks, includes, parameters, conditionals,
+//!   sequences) as a tree with `file:line:col` spans; each crate maps its own sections.
 //! - [`sim`]: a deterministic network simulator for whole clusters — for our tests and
 //!   for yours.
 //! - [`driver`] (feature `tokio`): runs any endpoint over an async packet I/O on tokio.
 #![forbid(unsafe_code)]
 
+pub mod conf;
 pub mod endpoint;
 pub mod rng;
 pub mod sim;
