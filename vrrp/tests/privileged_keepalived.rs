@@ -7,9 +7,6 @@
 //! VIP to the other side, the crashed router preempts when it returns, and a graceful
 //! stop (priority 0) hands over after Skew_Time.
 //!
-//! VRRPv2 with IPSEC-AH is not covered: the router does not implement AH yet (the codec
-//! does).
-//!
 //! Run as root by scripts/test.sh (`cargo test -- --ignored`).
 
 mod netns;
@@ -34,6 +31,8 @@ struct Case {
     interval_cs: u16,
     vip: IpAddr,
     password: Option<&'static str>,
+    /// With `password`: IPSEC-AH instead of a simple password.
+    ah: bool,
     checksum_mode: ChecksumMode,
     checksum_policy: ChecksumPolicy,
     unicast: bool,
@@ -49,6 +48,7 @@ impl Case {
             interval_cs: 5,
             vip: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 100)),
             password: None,
+            ah: false,
             checksum_mode: ChecksumMode::PseudoHeader,
             checksum_policy: ChecksumPolicy::Strict,
             unicast: false,
@@ -102,7 +102,11 @@ impl Case {
         c.checksum_mode = self.checksum_mode;
         c.checksum_policy = self.checksum_policy;
         if let Some(p) = self.password {
-            c.auth = AuthConfig::Password(p.into());
+            c.auth = if self.ah {
+                AuthConfig::IpsecAh(p.into())
+            } else {
+                AuthConfig::Password(p.into())
+            };
         }
         if self.unicast {
             c.unicast_peers = vec![IpAddr::V4(lab.ip(peer))];
@@ -129,7 +133,8 @@ impl Case {
         };
         let auth = match self.password {
             Some(p) => {
-                format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n")
+                let kind = if self.ah { "AH" } else { "PASS" };
+                format!("  authentication {{\n    auth_type {kind}\n    auth_pass {p}\n  }}\n")
             }
             None => String::new(),
         };
@@ -277,7 +282,7 @@ fn ours_as_master(case: Case) {
         lab.log(&ka.log)
     );
     eprintln!(
-        "[{}] ours stopped → keepalived owns VIP after {:?}",
+        "[{}] ours stopped: keepalived owns VIP {:?} after ours exited",
         case.tag,
         took.unwrap()
     );
@@ -344,7 +349,7 @@ fn ours_as_backup(case: Case) {
         "no takeover after keepalived's priority 0\n{log}"
     );
     eprintln!(
-        "[{}] keepalived SIGTERM → ours owns VIP after {:?}",
+        "[{}] keepalived SIGTERM: ours owns VIP {:?} after keepalived exited",
         case.tag,
         took.unwrap()
     );
@@ -394,6 +399,24 @@ interop!(
     Case {
         password: Some("s3cret"),
         ..Case::v2("g")
+    }
+);
+interop!(
+    v2_ah_ours_master,
+    ours_as_master,
+    Case {
+        password: Some("s3cret"),
+        ah: true,
+        ..Case::v2("m")
+    }
+);
+interop!(
+    v2_ah_ours_backup,
+    ours_as_backup,
+    Case {
+        password: Some("s3cret"),
+        ah: true,
+        ..Case::v2("n")
     }
 );
 interop!(

@@ -13,8 +13,8 @@ use tracing::{debug, error, info, warn};
 
 use super::garp::GarpSocket;
 use super::netlink::{AddOutcome, LinkMonitor, Netlink, NetlinkError, RemoveOutcome};
-use super::socket::{RawVrrpSocket, SocketCounters, SocketError};
-use crate::{Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
+use super::socket::{Framing, RawVrrpSocket, SocketCounters, SocketError};
+use crate::{AuthConfig, Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
 
 /// Configuration of one [`Instance`].
 #[derive(Clone, Debug, PartialEq)]
@@ -251,7 +251,12 @@ impl Instance {
         let mac = link
             .mac
             .ok_or_else(|| InstanceError::NoMac(interface.clone()))?;
-        let socket = RawVrrpSocket::open(&interface, link.index, router.primary_address)?;
+        let framing = match router.auth {
+            AuthConfig::IpsecAh(_) => Framing::Ipv4Ah,
+            _ => Framing::Vrrp,
+        };
+        let socket =
+            RawVrrpSocket::open_with(&interface, link.index, router.primary_address, framing)?;
         let counters = socket.counters();
         let garp = GarpSocket::open(link.index, mac, link_local).map_err(|source| {
             InstanceError::Garp {

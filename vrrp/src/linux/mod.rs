@@ -37,5 +37,6 @@ pub use netlink::{
     RemoveOutcome,
 };
 pub use socket::{
-    IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError, parse_ipv4_header,
+    Framing, IPPROTO_AH, IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError,
+    parse_ipv4_header,
 };

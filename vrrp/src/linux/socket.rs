@@ -18,6 +18,21 @@ use crate::packet::{VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
 
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: i32 = 112;
+/// IANA protocol number of the IP Authentication Header.
+pub const IPPROTO_AH: i32 = 51;
+
+/// What the payloads exchanged with the router are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// The VRRP message alone (protocol 112; the kernel builds the IP header).
+    #[default]
+    Vrrp,
+    /// Whole IPv4 datagrams carrying IPSEC-AH (protocol 51), header included in both
+    /// directions (`IP_HDRINCL` on send), for a router configured with
+    /// [`AuthConfig::IpsecAh`](crate::AuthConfig::IpsecAh): the AH ICV covers the IP
+    /// header, so the router builds and checks it.
+    Ipv4Ah,
+}
 
 /// Opening a [`RawVrrpSocket`] failed; says which step.
 #[derive(Debug, Error)]
@@ -125,6 +140,7 @@ pub struct RawVrrpSocket {
     recv: AsyncFd<Socket>,
     send: AsyncFd<Socket>,
     ttl: u8,
+    framing: Framing,
     counters: Arc<SocketCounters>,
 }
 
@@ -135,6 +151,16 @@ impl RawVrrpSocket {
         interface: &str,
         ifindex: IfIndex,
         primary: IpAddr,
+    ) -> Result<RawVrrpSocket, SocketError> {
+        Self::open_with(interface, ifindex, primary, Framing::Vrrp)
+    }
+
+    /// [`RawVrrpSocket::open`] with a choice of [`Framing`] (IPSEC-AH is IPv4 only).
+    pub fn open_with(
+        interface: &str,
+        ifindex: IfIndex,
+        primary: IpAddr,
+        framing: Framing,
     ) -> Result<RawVrrpSocket, SocketError> {
         let err = |step: &'static str| {
             let interface = interface.to_string();
@@ -149,7 +175,17 @@ impl RawVrrpSocket {
         } else {
             Domain::IPV6
         };
-        let protocol = Some(Protocol::from(IPPROTO_VRRP));
+        if framing == Framing::Ipv4Ah && !primary.is_ipv4() {
+            return Err(SocketError {
+                interface: interface.to_string(),
+                step: "IPSEC-AH",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "IPSEC-AH is IPv4 only"),
+            });
+        }
+        let protocol = Some(Protocol::from(match framing {
+            Framing::Vrrp => IPPROTO_VRRP,
+            Framing::Ipv4Ah => IPPROTO_AH,
+        }));
 
         let recv = Socket::new(domain, Type::RAW, protocol).map_err(err("socket"))?;
         recv.bind_device(Some(interface.as_bytes()))
@@ -205,6 +241,10 @@ impl RawVrrpSocket {
             }
         }
         set_ttl(&send, primary, VRRP_TTL).map_err(err("TTL 255"))?;
+        if framing == Framing::Ipv4Ah {
+            send.set_header_included_v4(true)
+                .map_err(err("IP_HDRINCL"))?;
+        }
         send.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
 
         Ok(RawVrrpSocket {
@@ -214,6 +254,7 @@ impl RawVrrpSocket {
             recv: sys::register(recv).map_err(err("register with tokio"))?,
             send: sys::register(send).map_err(err("register with tokio"))?,
             ttl: VRRP_TTL,
+            framing,
             counters: Arc::default(),
         })
     }
@@ -226,6 +267,11 @@ impl RawVrrpSocket {
     /// The interface index.
     pub fn ifindex(&self) -> IfIndex {
         self.ifindex
+    }
+
+    /// What the payloads are.
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// The address adverts are sent from.
@@ -252,11 +298,16 @@ impl RawVrrpSocket {
                     SocketCounters::bump(&self.counters.truncated);
                     return Ok(None);
                 }
-                buf.copy_within(ip.header_len..ip.total_len, 0);
+                // The router wants the VRRP message, or with AH the whole datagram.
+                let start = match self.framing {
+                    Framing::Vrrp => ip.header_len,
+                    Framing::Ipv4Ah => 0,
+                };
+                buf.copy_within(start..ip.total_len, 0);
                 SocketCounters::bump(&self.counters.received);
                 let destination = IpAddr::V4(ip.destination);
                 Ok(Some((
-                    ip.total_len - ip.header_len,
+                    ip.total_len - start,
                     RecvMeta {
                         source: IpAddr::V4(ip.source),
                         destination,
