@@ -22,6 +22,7 @@ pub mod ah;
 pub mod config;
 pub mod counters;
 pub mod host;
+pub mod keepalived;
 #[cfg(feature = "linux")]
 pub mod linux;
 pub mod packet;
