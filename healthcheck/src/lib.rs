@@ -7,6 +7,8 @@
 //! - [`outcome`]: what a probe reports ([`CheckOutcome`], typed [`FailureReason`]).
 //! - `Checker`, the async trait every checker implements, the checkers themselves and a
 //!   tokio runner that drives the scheduler in real time (feature `tokio`, on by default).
+//! - `config`: serde checker configuration; `keepalived`: the mapping of keepalived.conf
+//!   checker blocks onto it, with located errors and warnings.
 #![forbid(unsafe_code)]
 
 pub mod outcome;
@@ -26,6 +28,8 @@ pub mod runner;
 pub mod checkers;
 #[cfg(feature = "tokio")]
 pub mod config;
+#[cfg(feature = "tokio")]
+pub mod keepalived;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
