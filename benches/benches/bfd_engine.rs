@@ -104,9 +104,13 @@ fn setup(auth: Option<AuthType>) -> (Engine, Vec<(RecvMeta, Vec<u8>)>, Instant) 
                 break;
             }
         }
-        now = now + step;
+        now += step;
     }
-    assert_eq!(captured.len(), SESSIONS as usize, "sessions did not all come Up");
+    assert_eq!(
+        captured.len(),
+        SESSIONS as usize,
+        "sessions did not all come Up"
+    );
     (a, captured, now)
 }
 
