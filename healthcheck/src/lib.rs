@@ -16,8 +16,9 @@ pub mod scheduler;
 
 pub use outcome::{CheckOutcome, FailureReason, Target, Weight};
 pub use scheduler::{
-    Cause, CheckId, CheckSpec, CheckStatus, CheckTiming, CheckerKey, Health, ProbeId, ProbeRequest,
-    Scheduler, SchedulerConfig, SchedulerStats, SubscriptionId, VerdictEvent,
+    Cause, CheckId, CheckSpec, CheckStatus, CheckTiming, CheckerKey, Health, LatenessHistogram,
+    ProbeId, ProbeRequest, Scheduler, SchedulerConfig, SchedulerStats, SubscriptionId,
+    VerdictEvent,
 };
 
 pub mod checker;

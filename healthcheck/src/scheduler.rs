@@ -180,7 +180,8 @@ pub struct ProbeRequest {
     pub attempt: u32,
     /// When the probe became due.
     pub due: Instant,
-    /// How long it waited in the queue for a free slot.
+    /// How long after `due` it starts: waiting for a free slot, and the driver's timer
+    /// lateness (the `now` of the call that started it minus `due`).
     pub queued_for: Duration,
     /// The scheduler counts the probe as timed out at this instant.
     pub deadline: Instant,
@@ -249,6 +250,69 @@ pub struct SchedulerStats {
     pub max_queue_delay: Duration,
     /// Longest the queue has been.
     pub max_queue_len: usize,
+    /// Distribution of start lateness (`now` of the starting call minus the due time) over
+    /// every started probe: the driver's timer lateness plus any wait for a free slot.
+    #[serde(default)]
+    pub start_lateness: LatenessHistogram,
+}
+
+/// Upper bounds, in microseconds, of the [`LatenessHistogram`] buckets (the last bucket
+/// is unbounded).
+pub const LATENESS_BUCKETS_US: [u64; 29] = [
+    0, 10, 20, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500,
+    10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000, 200_000, 500_000, 1_000_000,
+    2_000_000, 5_000_000, 10_000_000,
+];
+
+/// A fixed-bucket histogram of durations (bounds in [`LATENESS_BUCKETS_US`], plus one
+/// unbounded bucket), cheap enough to update on every probe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatenessHistogram {
+    /// Count per bucket; index `i` counts values `<= LATENESS_BUCKETS_US[i]` and above the
+    /// previous bound, the index past the last bound counts the rest. Empty until the first
+    /// value.
+    pub counts: Vec<u64>,
+    /// The largest value recorded.
+    pub max: Duration,
+}
+
+impl LatenessHistogram {
+    /// Records one value.
+    pub fn record(&mut self, d: Duration) {
+        if self.counts.len() != LATENESS_BUCKETS_US.len() + 1 {
+            self.counts = vec![0; LATENESS_BUCKETS_US.len() + 1];
+        }
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENESS_BUCKETS_US.partition_point(|&b| b < us);
+        self.counts[i] += 1;
+        self.max = self.max.max(d);
+    }
+
+    /// How many values were recorded.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// An upper bound of the `q` quantile (`0.0..=1.0`): the bound of the bucket holding
+    /// it, or [`LatenessHistogram::max`] for the unbounded bucket. `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(match LATENESS_BUCKETS_US.get(i) {
+                    Some(&b) => Duration::from_micros(b).min(self.max),
+                    None => self.max,
+                });
+            }
+        }
+        Some(self.max)
+    }
 }
 
 /// A read-only view of one check's state.
@@ -598,6 +662,7 @@ impl Scheduler {
             );
             self.timers.insert((deadline, Timer::Deadline(probe)));
             self.stats.probes_started += 1;
+            self.stats.start_lateness.record(queued_for);
             if !queued_for.is_zero() {
                 self.stats.delayed_starts += 1;
                 self.stats.total_queue_delay += queued_for;

@@ -750,3 +750,19 @@ mod ops {
         }
     }
 }
+
+#[test]
+fn lateness_histogram_quantiles() {
+    let mut h = LatenessHistogram::default();
+    assert_eq!(h.quantile(0.99), None);
+    for _ in 0..98 {
+        h.record(Duration::from_micros(80));
+    }
+    h.record(Duration::from_micros(4_200));
+    h.record(Duration::from_secs(20));
+    assert_eq!(h.count(), 100);
+    assert_eq!(h.quantile(0.5), Some(Duration::from_micros(100)));
+    assert_eq!(h.quantile(0.99), Some(Duration::from_millis(5)));
+    assert_eq!(h.quantile(1.0), Some(Duration::from_secs(20)));
+    assert_eq!(h.max, Duration::from_secs(20));
+}
