@@ -45,7 +45,8 @@ impl Case {
         Case {
             tag,
             version: Version::V3,
-            interval_cs: 5,
+            // 100 ms: fast, with room for a loaded CI machine (Master_Down ≈ 360 ms).
+            interval_cs: 10,
             vip: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 100)),
             password: None,
             ah: false,
