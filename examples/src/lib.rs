@@ -1,3 +1,5 @@
 //! Thin binaries composed from the `ha-rs` crates: `ha-sim` (the simulated-cluster demo),
 //! and later `hakeepd`, `ipvsctl`, `hacheck`. Shared helpers for them live here.
 #![forbid(unsafe_code)]
+
+pub mod campaign;
