@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use ha_core::IfIndex;
+use ha_vrrp::linux::{InstanceConfig, VmacConfig};
 use ha_vrrp::{Centiseconds, Priority, RouterConfig, State, Version, Vrid};
 use netns::{Lab, OurRouter, root_or_skip, wait_for};
 
@@ -224,4 +225,98 @@ fn link_down_means_fault_and_failover() {
         .is_some()
     );
     assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+}
+
+/// RFC 5798 7.3 with keepalived's `use_vmac`: the Master sends adverts and gratuitous ARPs
+/// from the virtual MAC 00:00:5e:00:01:VRID on a macvlan that holds the VIP; the parent
+/// gets arp_ignore/arp_filter; stopping removes the macvlan and restores the sysctls.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn vmac_master_uses_the_virtual_mac() {
+    if !root_or_skip("vmac_master_uses_the_virtual_mac") {
+        return;
+    }
+    let lab = Lab::new("vm", 2);
+    let dump = lab.spawn(
+        2,
+        "dump.txt",
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-l",
+            "-U",
+            "-e",
+            "arp or ip proto 112",
+        ],
+    );
+    thread::sleep(Duration::from_millis(500));
+    let with_vmac = || {
+        let mut c = InstanceConfig::new("eth0", config("vmac", Version::V3, 200, 10, VIP));
+        c.vmac = Some(VmacConfig::default());
+        c
+    };
+    let mut r1 = OurRouter::start_config(&lab.ns(1), with_vmac());
+    let mut r2 = OurRouter::start(&lab.ns(2), config("plain", Version::V3, 100, 10, VIP), None);
+    assert!(
+        r1.wait_state(State::Master, Duration::from_secs(3)),
+        "{:?}",
+        r1.failures()
+    );
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    let link = lab.ip_cmd(1, &["-o", "link", "show", "dev", "vrrp.51"]);
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    let on_vmac = || {
+        lab.ip_cmd(1, &["-o", "addr", "show", "dev", "vrrp.51"])
+            .contains("10.99.0.100/")
+    };
+    assert!(wait_for(Duration::from_secs(1), on_vmac).is_some());
+    assert_eq!(lab.sysctl(1, "eth0", "arp_ignore"), "1");
+    assert_eq!(lab.sysctl(1, "eth0", "arp_filter"), "1");
+    let seen = wait_for(Duration::from_secs(2), || {
+        let d = lab.log("dump.txt");
+        d.contains("00:00:5e:00:01:33 > ff:ff:ff:ff:ff:ff, ethertype ARP")
+            && d.contains("00:00:5e:00:01:33 > 01:00:5e:00:00:12")
+    });
+    assert!(seen.is_some(), "{}", lab.log("dump.txt"));
+    // The Backup (without VMAC) follows the Master as usual.
+    thread::sleep(Duration::from_millis(1000));
+    assert_eq!(r2.transitions(), vec![(State::Initialize, State::Backup)]);
+
+    // A stop removes the macvlan with its VIP; the Backup takes over.
+    r1.crash();
+    assert!(wait_for(Duration::from_secs(2), || lab.has(2, VIP)).is_some());
+    assert!(
+        lab.ip_cmd(1, &["-o", "link", "show", "dev", "vrrp.51"])
+            .is_empty()
+    );
+    assert_eq!(
+        lab.sysctl(1, "eth0", "arp_ignore"),
+        "0",
+        "parent sysctl not restored"
+    );
+
+    // Back with its VMAC, it preempts.
+    let mut r1 = OurRouter::start_config(&lab.ns(1), with_vmac());
+    assert!(r1.wait_state(State::Master, Duration::from_secs(3)));
+    assert!(wait_for(Duration::from_secs(1), on_vmac).is_some());
+    assert!(wait_for(Duration::from_secs(1), || !lab.has(2, VIP)).is_some());
+    assert!(r1.failures().is_empty(), "{:?}", r1.failures());
+    r1.shutdown();
+    lab.signal(dump, rustix::process::Signal::TERM);
+    assert!(
+        lab.ip_cmd(1, &["-o", "link", "show", "dev", "vrrp.51"])
+            .is_empty()
+    );
+
+    // A lower-priority VMAC router hears the Master on the parent and stays Backup.
+    assert!(r2.wait_state(State::Master, Duration::from_secs(2)));
+    let mut low = with_vmac();
+    low.router.priority = Priority(50);
+    let mut r3 = OurRouter::start_config(&lab.ns(1), low);
+    assert!(r3.wait_state(State::Backup, Duration::from_secs(1)));
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(r3.transitions(), vec![(State::Initialize, State::Backup)]);
+    assert!(lab.has(2, VIP));
 }

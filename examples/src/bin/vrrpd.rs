@@ -17,6 +17,8 @@
 //! # checksum = "pseudo_header"     # VRRPv3 IPv4: or "no_pseudo_header"
 //! # accept_either_checksum = false
 //! # track_own_interface = true     # FAULT while the interface is down (keepalived's default)
+//! # use_vmac = true                # IPv4: send from 00:00:5e:00:01:VRID on a macvlan
+//! # vmac_name = "vrrp.51"
 //! # [[instance.track_interface]]
 //! # name = "eth1"
 //! # weight = -50                   # 0: FAULT while down
@@ -34,7 +36,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ha_core::IfIndex;
 use ha_core::track::{TrackSpec, TrackState, TrackWeight};
-use ha_vrrp::linux::{Instance, InstanceConfig, interface_object};
+use ha_vrrp::linux::{Instance, InstanceConfig, VmacConfig, interface_object};
 use ha_vrrp::{
     AuthConfig, Centiseconds, ChecksumMode, ChecksumPolicy, InitialState, Priority, RouterConfig,
     TrackConfig, Version, Vrid,
@@ -88,6 +90,9 @@ struct InstanceToml {
     accept_either_checksum: bool,
     #[serde(default = "yes")]
     track_own_interface: bool,
+    #[serde(default)]
+    use_vmac: bool,
+    vmac_name: Option<String>,
     #[serde(default)]
     track_interface: Vec<TrackInterfaceToml>,
 }
@@ -237,6 +242,9 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
     let mut config = InstanceConfig::new(t.interface, router);
     config.prefix_len = prefix;
     config.track_own_interface = t.track_own_interface;
+    if t.use_vmac || t.vmac_name.is_some() {
+        config.vmac = Some(VmacConfig { name: t.vmac_name });
+    }
     Ok(config)
 }
 
@@ -390,6 +398,7 @@ mod tests {
             interface = "eth0"
             version = 2
             vrid = 53
+            use_vmac = true
             password = "secret"
             checksum = "no_pseudo_header"
             virtual_addresses = ["10.0.1.100"]
@@ -410,6 +419,8 @@ mod tests {
             AuthConfig::Password("secret".into())
         );
         assert_eq!(configs[2].router.version, Version::V2);
+        assert_eq!(configs[2].vmac, Some(VmacConfig::default()));
+        assert_eq!(configs[0].vmac, None);
         assert_eq!(
             configs[2].router.checksum_mode,
             ChecksumMode::NoPseudoHeader

@@ -11,9 +11,10 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use super::garp::GarpSocket;
+use super::garp::{GarpSocket, Mac};
 use super::netlink::{AddOutcome, LinkMonitor, Netlink, NetlinkError, RemoveOutcome};
 use super::socket::{Framing, RawVrrpSocket, SocketCounters, SocketError};
+use super::sysctl;
 use crate::{AuthConfig, Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
 
 /// Configuration of one [`Instance`].
@@ -33,6 +34,22 @@ pub struct InstanceConfig {
     /// (keepalived's default; its `dont_track_primary` turns it off). Adds the tracked
     /// object `if:<interface>` with weight 0 unless the router already tracks it.
     pub track_own_interface: bool,
+    /// Send through a virtual-MAC interface (keepalived's `use_vmac`). IPv4 only for now.
+    pub vmac: Option<VmacConfig>,
+}
+
+/// A VMAC: a macvlan on the instance's interface with the VRRP virtual MAC
+/// (`00:00:5e:00:01:VRID`, RFC 5798 section 7.3), which carries the adverts, the virtual
+/// addresses and the gratuitous ARPs, so the virtual MAC moves with the Master.
+///
+/// Like keepalived, the instance sets `arp_ignore=1` and `arp_filter=1` on the parent
+/// interface (so the parent does not answer ARP for the virtual addresses with its own
+/// MAC) and `arp_ignore=1`, `accept_local=1`, `rp_filter=0` on the VMAC; it restores the
+/// parent's values and deletes the VMAC (and with it the addresses) when it stops.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmacConfig {
+    /// The macvlan's name (default `vrrp.<VRID>`).
+    pub name: Option<String>,
 }
 
 impl InstanceConfig {
@@ -44,6 +61,7 @@ impl InstanceConfig {
             router,
             prefix_len: None,
             track_own_interface: true,
+            vmac: None,
         }
     }
 }
@@ -89,6 +107,23 @@ pub enum InstanceError {
     /// The driver stopped with an error.
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// A VMAC cannot be set up.
+    #[error("VMAC {name}: {why}")]
+    Vmac {
+        /// The macvlan's name.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A sysctl could not be read or written.
+    #[error("sysctl {path}: {source}")]
+    Sysctl {
+        /// Its file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What an [`Instance`] reports, in order.
@@ -153,6 +188,8 @@ pub struct Instance {
     tracked_links: Vec<(IfIndex, String)>,
     monitor: Option<LinkMonitor>,
     commands: DriverHandle<Command>,
+    vmac: Option<VmacState>,
+    /// Where the virtual addresses go (the VMAC when there is one).
     ifindex: IfIndex,
     prefix_len: u8,
     driver: Driver<Router, RawVrrpSocket>,
@@ -183,6 +220,7 @@ impl Instance {
             mut router,
             prefix_len,
             track_own_interface,
+            vmac,
         } = config;
         let netlink = Netlink::connect()?;
         let link = netlink.link_by_name(&interface).await?;
@@ -255,10 +293,23 @@ impl Instance {
             AuthConfig::IpsecAh(_) => Framing::Ipv4Ah,
             _ => Framing::Vrrp,
         };
-        let socket =
-            RawVrrpSocket::open_with(&interface, link.index, router.primary_address, framing)?;
+        let (vmac, send_interface, vip_index, garp_mac) = match vmac {
+            None => (None, interface.clone(), link.index, mac),
+            Some(v) => {
+                let v = setup_vmac(&netlink, &v, &interface, link.index, &router).await?;
+                let (name, index, vmac_mac) = (v.name.clone(), v.index, v.mac);
+                (Some(v), name, index, vmac_mac)
+            }
+        };
+        let socket = RawVrrpSocket::open_split(
+            &interface,
+            link.index,
+            &send_interface,
+            router.primary_address,
+            framing,
+        )?;
         let counters = socket.counters();
-        let garp = GarpSocket::open(link.index, mac, link_local).map_err(|source| {
+        let garp = GarpSocket::open(vip_index, garp_mac, link_local).map_err(|source| {
             InstanceError::Garp {
                 interface: interface.clone(),
                 source,
@@ -281,7 +332,8 @@ impl Instance {
                 tracked_links,
                 monitor,
                 commands: handle.clone(),
-                ifindex: link.index,
+                vmac,
+                ifindex: vip_index,
                 prefix_len,
                 driver,
                 events,
@@ -308,6 +360,7 @@ impl Instance {
             tracked_links,
             monitor,
             commands,
+            vmac,
             ifindex,
             prefix_len,
             driver,
@@ -338,9 +391,120 @@ impl Instance {
             }
         };
         let (result, ()) = tokio::join!(driver, applier);
+        if let Some(vmac) = vmac {
+            vmac.teardown(&name, &netlink, &observer).await;
+        }
         info!(instance = %name, "VRRP instance stopped");
         Ok(result?)
     }
+}
+
+#[derive(Debug)]
+struct VmacState {
+    name: String,
+    index: IfIndex,
+    mac: Mac,
+    /// Parent sysctls to restore: (interface, key, value).
+    restore: Vec<(String, &'static str, i64)>,
+}
+
+impl VmacState {
+    async fn teardown(
+        self,
+        instance: &str,
+        netlink: &Netlink,
+        observer: &mpsc::UnboundedSender<InstanceEvent>,
+    ) {
+        let fail = |action: String, error: String| {
+            error!(instance = %instance, %action, %error, "VMAC teardown failed");
+            let _ = observer.send(InstanceEvent::ActionFailed { action, error });
+        };
+        match netlink.delete_link(self.index).await {
+            Ok(()) => info!(instance = %instance, vmac = %self.name, "VMAC removed"),
+            Err(e) => fail(format!("delete VMAC {}", self.name), e.to_string()),
+        }
+        for (interface, key, value) in self.restore {
+            if let Err(e) = sysctl::write_ipv4_conf(&interface, key, value) {
+                fail(
+                    format!(
+                        "restore {}",
+                        sysctl::ipv4_conf_path(&interface, key).display()
+                    ),
+                    e.to_string(),
+                );
+            }
+        }
+    }
+}
+
+async fn setup_vmac(
+    netlink: &Netlink,
+    config: &VmacConfig,
+    parent: &str,
+    parent_index: IfIndex,
+    router: &RouterConfig,
+) -> Result<VmacState, InstanceError> {
+    let name = config
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("vrrp.{}", router.vrid.get()));
+    let vmac_error = |why: String| InstanceError::Vmac {
+        name: name.clone(),
+        why,
+    };
+    if !router.primary_address.is_ipv4() {
+        return Err(vmac_error(
+            "VMAC is implemented for IPv4 instances only".into(),
+        ));
+    }
+    if name.len() > 15 || name.contains('/') || name.is_empty() {
+        return Err(vmac_error("not a valid interface name".into()));
+    }
+    let mac: Mac = [0x00, 0x00, 0x5e, 0x00, 0x01, router.vrid.get()];
+    let index = match netlink.link_by_name(&name).await {
+        Ok(existing) if existing.mac == Some(mac) => {
+            netlink.set_up(existing.index).await?;
+            existing.index
+        }
+        Ok(_) => {
+            return Err(vmac_error(
+                "an interface of that name exists with another MAC".into(),
+            ));
+        }
+        Err(NetlinkError::NoSuchInterface(_)) => {
+            netlink.add_macvlan(&name, parent_index, mac).await?;
+            netlink.link_by_name(&name).await?.index
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut restore = Vec::new();
+    let settings: [(&str, &'static str, i64); 5] = [
+        (parent, "arp_ignore", 1),
+        (parent, "arp_filter", 1),
+        (&name, "arp_ignore", 1),
+        (&name, "accept_local", 1),
+        (&name, "rp_filter", 0),
+    ];
+    for (interface, key, value) in settings {
+        let sysctl_error = |source| InstanceError::Sysctl {
+            path: sysctl::ipv4_conf_path(interface, key).display().to_string(),
+            source,
+        };
+        let old = sysctl::read_ipv4_conf(interface, key).map_err(sysctl_error)?;
+        if old != value {
+            sysctl::write_ipv4_conf(interface, key, value).map_err(sysctl_error)?;
+            if interface == parent {
+                restore.push((interface.to_string(), key, old));
+            }
+        }
+    }
+    info!(vmac = %name, parent = %parent, "VMAC ready");
+    Ok(VmacState {
+        name,
+        index,
+        mac,
+        restore,
+    })
 }
 
 /// Feeds link changes of tracked interfaces to the router as `Command::Track`. Never

@@ -7,6 +7,8 @@
 //!   `AF_PACKET`, frames built with `etherparse`;
 //! - [`Netlink`]: interface lookup and virtual-address changes over rtnetlink, kernel
 //!   errors as typed [`NetlinkError`]s;
+//! - VMAC ([`VmacConfig`]): a macvlan with the virtual MAC and keepalived's sysctls;
+//! - [`LinkMonitor`]: link-state changes feeding tracked interfaces (`if:<name>`);
 //! - [`Instance`]: ties them together around [`ha_core::driver::Driver`] and applies the
 //!   router's events in order.
 //!
@@ -27,10 +29,12 @@ mod instance;
 mod netlink;
 mod socket;
 mod sys;
+pub mod sysctl;
 
 pub use garp::{GarpSocket, Mac, gratuitous_arp, unsolicited_na};
 pub use instance::{
-    Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle, interface_object,
+    Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle, VmacConfig,
+    interface_object,
 };
 pub use netlink::{
     AddOutcome, InterfaceAddress, LinkChange, LinkInfo, LinkMonitor, Netlink, NetlinkError,

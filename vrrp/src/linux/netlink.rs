@@ -252,6 +252,53 @@ impl Netlink {
     }
 }
 
+impl Netlink {
+    /// Creates a macvlan (private mode, as keepalived's VMAC) named `name` on `parent`
+    /// with MAC `mac`, and brings it up.
+    pub async fn add_macvlan(
+        &self,
+        name: &str,
+        parent: IfIndex,
+        mac: Mac,
+    ) -> Result<(), NetlinkError> {
+        let message = rtnetlink::LinkMacVlan::new(
+            name,
+            parent.0,
+            netlink_packet_route::link::MacVlanMode::Private,
+        )
+        .address(mac.to_vec())
+        .up()
+        .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::from_rtnetlink(format!("add macvlan {name} on {parent}"), e))
+    }
+
+    /// Brings interface `index` up.
+    pub async fn set_up(&self, index: IfIndex) -> Result<(), NetlinkError> {
+        let message = rtnetlink::LinkUnspec::new_with_index(index.0).up().build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::from_rtnetlink(format!("set {index} up"), e))
+    }
+
+    /// Deletes interface `index`.
+    pub async fn delete_link(&self, index: IfIndex) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .del(index.0)
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::from_rtnetlink(format!("delete link {index}"), e))
+    }
+}
+
 /// A change of an interface's link state, from the kernel's `RTNLGRP_LINK` notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkChange {

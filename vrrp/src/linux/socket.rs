@@ -162,6 +162,18 @@ impl RawVrrpSocket {
         primary: IpAddr,
         framing: Framing,
     ) -> Result<RawVrrpSocket, SocketError> {
+        Self::open_split(interface, ifindex, interface, primary, framing)
+    }
+
+    /// Receives on `interface` but sends through `send_interface`: a VMAC (macvlan) on
+    /// top of `interface`, so adverts leave with the virtual MAC as their source (IPv4).
+    pub fn open_split(
+        interface: &str,
+        ifindex: IfIndex,
+        send_interface: &str,
+        primary: IpAddr,
+        framing: Framing,
+    ) -> Result<RawVrrpSocket, SocketError> {
         let err = |step: &'static str| {
             let interface = interface.to_string();
             move |source: io::Error| SocketError {
@@ -215,16 +227,20 @@ impl RawVrrpSocket {
         // BPF "ret #0": this socket never queues what it would receive.
         send.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])
             .map_err(err("SO_ATTACH_FILTER"))?;
-        send.bind_device(Some(interface.as_bytes()))
-            .map_err(err("SO_BINDTODEVICE"))?;
+        send.bind_device(Some(send_interface.as_bytes()))
+            .map_err(err("SO_BINDTODEVICE (send)"))?;
         match primary {
             IpAddr::V4(a) => {
                 send.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))
                     .map_err(err("bind to the primary address"))?;
                 send.set_multicast_loop_v4(false)
                     .map_err(err("IP_MULTICAST_LOOP"))?;
-                send.set_multicast_if_v4(&a)
-                    .map_err(err("IP_MULTICAST_IF"))?;
+                if send_interface == interface {
+                    // Through a VMAC the bound device alone picks the way out (the kernel
+                    // refuses an address of another device here).
+                    send.set_multicast_if_v4(&a)
+                        .map_err(err("IP_MULTICAST_IF"))?;
+                }
             }
             IpAddr::V6(a) => {
                 send.bind(&SockAddr::from(SocketAddrV6::new(

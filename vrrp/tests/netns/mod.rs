@@ -184,6 +184,25 @@ impl Lab {
             .any(|w| w.split('/').next() == Some(&address.to_string()))
     }
 
+    /// `ip` output for `args` run in namespace `i` (`ip -n NS ARGS...`).
+    pub fn ip_cmd(&self, i: usize, args: &[&str]) -> String {
+        let ns = self.ns(i);
+        let mut all = vec!["ip", "-n", ns.as_str()];
+        all.extend_from_slice(args);
+        let out = Command::new(all[0]).args(&all[1..]).output().expect("ip");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A per-interface IPv4 sysctl in namespace `i`.
+    pub fn sysctl(&self, i: usize, interface: &str, key: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(i), "cat"])
+            .arg(format!("/proc/sys/net/ipv4/conf/{interface}/{key}"))
+            .output()
+            .expect("cat");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Deletes `address/prefix` from `eth0` in namespace `i`, if there.
     pub fn del_addr(&self, i: usize, address: IpAddr, prefix: u8) {
         run_quiet(&[
@@ -285,6 +304,13 @@ pub struct OurRouter {
 impl OurRouter {
     /// Starts `router` on `eth0` in namespace `ns`.
     pub fn start(ns: &str, router: RouterConfig, prefix_len: Option<u8>) -> OurRouter {
+        let mut config = InstanceConfig::new("eth0", router);
+        config.prefix_len = prefix_len;
+        OurRouter::start_config(ns, config)
+    }
+
+    /// Starts an instance in namespace `ns`.
+    pub fn start_config(ns: &str, config: InstanceConfig) -> OurRouter {
         let path = format!("/run/netns/{ns}");
         let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = std_mpsc::channel();
@@ -303,8 +329,6 @@ impl OurRouter {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
-                    let mut config = InstanceConfig::new("eth0", router);
-                    config.prefix_len = prefix_len;
                     let (instance, handle, mut events) = match Instance::start(config).await {
                         Ok(x) => x,
                         Err(e) => {
