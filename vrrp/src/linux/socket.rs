@@ -479,6 +479,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Untrusted datagrams never panic the header reader, and what it accepts is
+        /// consistent: 20 ≤ header ≤ total ≤ datagram.
+        #[test]
+        fn ipv4_header_reader_never_panics(d in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            if let Some(m) = parse_ipv4_header(&d) {
+                proptest::prop_assert!(m.header_len >= 20);
+                proptest::prop_assert!(m.header_len <= m.total_len);
+                proptest::prop_assert!(m.total_len <= d.len());
+            }
+        }
+    }
+
     #[test]
     fn link_scoped_v6_addresses_get_the_interface_as_scope() {
         let i = IfIndex(7);
