@@ -3,7 +3,8 @@
 #
 # As root on a fresh Debian machine it installs what the tests need, then runs, in order:
 #   1. formatting check (cargo fmt) and lints (cargo clippy -D warnings)
-#   2. the whole unprivileged test suite (cargo test --workspace)
+#   2. the whole unprivileged test suite (cargo test --workspace), then a short smoke run
+#      of every fuzz target (scripts/fuzz-smoke.sh; HA_FUZZ_SECONDS, default 10)
 #   3. the privileged suites: Rust tests marked #[ignore = "privileged: ..."] (network
 #      namespaces, reference peers) and the kernel suites under QEMU, when present.
 # Not as root, step 3 is skipped with a message. Set HA_SKIP_PRIVILEGED=1 to skip it anyway.
@@ -27,6 +28,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "unprivileged tests"
 cargo test --workspace
+
+step "fuzz smoke"
+./scripts/fuzz-smoke.sh
 
 if ! is_root; then
   step "privileged suites SKIPPED: not root (they need network namespaces, raw sockets and QEMU)"
