@@ -320,3 +320,70 @@ fn vmac_master_uses_the_virtual_mac() {
     assert_eq!(r3.transitions(), vec![(State::Initialize, State::Backup)]);
     assert!(lab.has(2, VIP));
 }
+
+/// IPv6 VMAC (RFC 5798 7.3: 00:00:5e:00:02:VRID): adverts and unsolicited NAs leave from
+/// the virtual MAC, the VMAC carries the parent's link-local address and the VIP, and a
+/// Backup without VMAC follows it.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn ipv6_vmac_master_uses_the_virtual_mac() {
+    if !root_or_skip("ipv6_vmac_master_uses_the_virtual_mac") {
+        return;
+    }
+    let vip: IpAddr = "fd00:99::100".parse().unwrap();
+    let lab = Lab::new("v6m", 2);
+    let dump = lab.spawn(
+        2,
+        "dump.txt",
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-l",
+            "-U",
+            "-e",
+            "icmp6 or ip6 proto 112",
+        ],
+    );
+    thread::sleep(Duration::from_millis(500));
+    let mut c = InstanceConfig::new("eth0", config("vmac6", Version::V3, 200, 10, vip));
+    c.vmac = Some(VmacConfig::default());
+    let mut r1 = OurRouter::start_config(&lab.ns(1), c);
+    let mut r2 = OurRouter::start(
+        &lab.ns(2),
+        config("plain6", Version::V3, 100, 10, vip),
+        None,
+    );
+    assert!(
+        r1.wait_state(State::Master, Duration::from_secs(3)),
+        "{:?}",
+        r1.failures()
+    );
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    let addrs = lab.ip_cmd(1, &["-o", "addr", "show", "dev", "vrrp6.51"]);
+    assert!(addrs.contains("fe80::1/64"), "{addrs}");
+    let on_vmac = || {
+        lab.ip_cmd(1, &["-o", "addr", "show", "dev", "vrrp6.51"])
+            .contains("fd00:99::100/")
+    };
+    assert!(wait_for(Duration::from_secs(1), on_vmac).is_some());
+    let seen = wait_for(Duration::from_secs(2), || {
+        let d = lab.log("dump.txt");
+        d.contains("00:00:5e:00:02:33 > 33:33:00:00:00:12")
+            && d.contains("00:00:5e:00:02:33 > 33:33:00:00:00:01")
+            && d.contains("tgt is fd00:99::100")
+    });
+    assert!(seen.is_some(), "{}", lab.log("dump.txt"));
+    thread::sleep(Duration::from_millis(1000));
+    assert_eq!(r2.transitions(), vec![(State::Initialize, State::Backup)]);
+    assert!(!lab.has(2, vip));
+    assert!(r1.failures().is_empty(), "{:?}", r1.failures());
+    r1.shutdown();
+    lab.signal(dump, rustix::process::Signal::TERM);
+    assert!(wait_for(Duration::from_secs(2), || lab.has(2, vip)).is_some());
+    assert!(
+        lab.ip_cmd(1, &["-o", "link", "show", "dev", "vrrp6.51"])
+            .is_empty()
+    );
+}

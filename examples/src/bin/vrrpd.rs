@@ -17,7 +17,7 @@
 //! # checksum = "pseudo_header"     # VRRPv3 IPv4: or "no_pseudo_header"
 //! # accept_either_checksum = false
 //! # track_own_interface = true     # FAULT while the interface is down (keepalived's default)
-//! # use_vmac = true                # IPv4: send from 00:00:5e:00:01:VRID on a macvlan
+//! # use_vmac = true                # send from 00:00:5e:00:0{1,2}:VRID on a macvlan
 //! # vmac_name = "vrrp.51"
 //! # [[instance.track_interface]]
 //! # name = "eth1"

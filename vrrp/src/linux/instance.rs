@@ -34,21 +34,24 @@ pub struct InstanceConfig {
     /// (keepalived's default; its `dont_track_primary` turns it off). Adds the tracked
     /// object `if:<interface>` with weight 0 unless the router already tracks it.
     pub track_own_interface: bool,
-    /// Send through a virtual-MAC interface (keepalived's `use_vmac`). IPv4 only for now.
+    /// Send through a virtual-MAC interface (keepalived's `use_vmac`).
     pub vmac: Option<VmacConfig>,
 }
 
-/// A VMAC: a macvlan on the instance's interface with the VRRP virtual MAC
-/// (`00:00:5e:00:01:VRID`, RFC 5798 section 7.3), which carries the adverts, the virtual
-/// addresses and the gratuitous ARPs, so the virtual MAC moves with the Master.
+/// A VMAC: a macvlan (private mode) on the instance's interface with the VRRP virtual MAC
+/// (`00:00:5e:00:01:VRID` for IPv4, `00:00:5e:00:02:VRID` for IPv6, RFC 5798 section
+/// 7.3), which carries the adverts, the virtual addresses and the gratuitous ARPs / NAs,
+/// so the virtual MAC moves with the Master. Adverts are still received on the parent.
 ///
-/// Like keepalived, the instance sets `arp_ignore=1` and `arp_filter=1` on the parent
-/// interface (so the parent does not answer ARP for the virtual addresses with its own
-/// MAC) and `arp_ignore=1`, `accept_local=1`, `rp_filter=0` on the VMAC; it restores the
-/// parent's values and deletes the VMAC (and with it the addresses) when it stops.
+/// IPv4: like keepalived, the instance sets `arp_ignore=1` and `arp_filter=1` on the
+/// parent interface (so the parent does not answer ARP for the virtual addresses with its
+/// own MAC) and `arp_ignore=1`, `accept_local=1`, `rp_filter=0` on the VMAC. IPv6: the
+/// VMAC gets no address of its own (`addr_gen_mode=1`, no DAD) but the parent's
+/// link-local address, the adverts' source. When the instance stops it deletes the VMAC
+/// (and with it the virtual addresses) and restores the parent's sysctls.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VmacConfig {
-    /// The macvlan's name (default `vrrp.<VRID>`).
+    /// The macvlan's name (default `vrrp.<VRID>` for IPv4, `vrrp6.<VRID>` for IPv6).
     pub name: Option<String>,
 }
 
@@ -305,6 +308,7 @@ impl Instance {
             &interface,
             link.index,
             &send_interface,
+            vip_index,
             router.primary_address,
             framing,
         )?;
@@ -447,20 +451,24 @@ async fn setup_vmac(
     let name = config
         .name
         .clone()
-        .unwrap_or_else(|| format!("vrrp.{}", router.vrid.get()));
+        .unwrap_or_else(|| match router.primary_address {
+            IpAddr::V4(_) => format!("vrrp.{}", router.vrid.get()),
+            IpAddr::V6(_) => format!("vrrp6.{}", router.vrid.get()),
+        });
     let vmac_error = |why: String| InstanceError::Vmac {
         name: name.clone(),
         why,
     };
-    if !router.primary_address.is_ipv4() {
-        return Err(vmac_error(
-            "VMAC is implemented for IPv4 instances only".into(),
-        ));
-    }
     if name.len() > 15 || name.contains('/') || name.is_empty() {
         return Err(vmac_error("not a valid interface name".into()));
     }
-    let mac: Mac = [0x00, 0x00, 0x5e, 0x00, 0x01, router.vrid.get()];
+    // RFC 5798 7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    let family = if router.primary_address.is_ipv4() {
+        1
+    } else {
+        2
+    };
+    let mac: Mac = [0x00, 0x00, 0x5e, 0x00, family, router.vrid.get()];
     let index = match netlink.link_by_name(&name).await {
         Ok(existing) if existing.mac == Some(mac) => {
             netlink.set_up(existing.index).await?;
@@ -472,20 +480,42 @@ async fn setup_vmac(
             ));
         }
         Err(NetlinkError::NoSuchInterface(_)) => {
-            netlink.add_macvlan(&name, parent_index, mac).await?;
-            netlink.link_by_name(&name).await?.index
+            netlink.add_macvlan(&name, parent_index, mac, false).await?;
+            let index = netlink.link_by_name(&name).await?.index;
+            if router.primary_address.is_ipv6() {
+                // No address of its own (no EUI-64 link-local, no DAD): the VMAC carries
+                // the parent's link-local address, the adverts' source.
+                for (key, value) in [("addr_gen_mode", 1), ("accept_dad", 0)] {
+                    sysctl::write_ipv6_conf(&name, key, value).map_err(|source| {
+                        InstanceError::Sysctl {
+                            path: sysctl::ipv6_conf_path(&name, key).display().to_string(),
+                            source,
+                        }
+                    })?;
+                }
+            }
+            netlink.set_up(index).await?;
+            index
         }
         Err(e) => return Err(e.into()),
     };
+    if let IpAddr::V6(primary) = router.primary_address {
+        netlink.add_address(index, IpAddr::V6(primary), 64).await?;
+    }
     let mut restore = Vec::new();
-    let settings: [(&str, &'static str, i64); 5] = [
+    let ipv4: [(&str, &'static str, i64); 5] = [
         (parent, "arp_ignore", 1),
         (parent, "arp_filter", 1),
         (&name, "arp_ignore", 1),
         (&name, "accept_local", 1),
         (&name, "rp_filter", 0),
     ];
-    for (interface, key, value) in settings {
+    let settings: &[(&str, &'static str, i64)] = if router.primary_address.is_ipv4() {
+        &ipv4
+    } else {
+        &[]
+    };
+    for &(interface, key, value) in settings {
         let sysctl_error = |source| InstanceError::Sysctl {
             path: sysctl::ipv4_conf_path(interface, key).display().to_string(),
             source,

@@ -254,21 +254,21 @@ impl Netlink {
 
 impl Netlink {
     /// Creates a macvlan (private mode, as keepalived's VMAC) named `name` on `parent`
-    /// with MAC `mac`, and brings it up.
+    /// with MAC `mac`, up or down.
     pub async fn add_macvlan(
         &self,
         name: &str,
         parent: IfIndex,
         mac: Mac,
+        up: bool,
     ) -> Result<(), NetlinkError> {
-        let message = rtnetlink::LinkMacVlan::new(
+        let builder = rtnetlink::LinkMacVlan::new(
             name,
             parent.0,
             netlink_packet_route::link::MacVlanMode::Private,
         )
-        .address(mac.to_vec())
-        .up()
-        .build();
+        .address(mac.to_vec());
+        let message = if up { builder.up() } else { builder }.build();
         self.handle
             .link()
             .add(message)

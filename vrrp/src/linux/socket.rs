@@ -136,6 +136,7 @@ pub fn parse_ipv4_header(datagram: &[u8]) -> Option<Ipv4Meta> {
 pub struct RawVrrpSocket {
     interface: String,
     ifindex: IfIndex,
+    send_ifindex: IfIndex,
     primary: IpAddr,
     recv: AsyncFd<Socket>,
     send: AsyncFd<Socket>,
@@ -162,15 +163,17 @@ impl RawVrrpSocket {
         primary: IpAddr,
         framing: Framing,
     ) -> Result<RawVrrpSocket, SocketError> {
-        Self::open_split(interface, ifindex, interface, primary, framing)
+        Self::open_split(interface, ifindex, interface, ifindex, primary, framing)
     }
 
-    /// Receives on `interface` but sends through `send_interface`: a VMAC (macvlan) on
-    /// top of `interface`, so adverts leave with the virtual MAC as their source (IPv4).
+    /// Receives on `interface` but sends through `send_interface` (index `send_ifindex`):
+    /// a VMAC (macvlan) on top of `interface`, so adverts leave with the virtual MAC as
+    /// their source. For IPv6, `primary` must be on `send_interface` too.
     pub fn open_split(
         interface: &str,
         ifindex: IfIndex,
         send_interface: &str,
+        send_ifindex: IfIndex,
         primary: IpAddr,
         framing: Framing,
     ) -> Result<RawVrrpSocket, SocketError> {
@@ -247,12 +250,12 @@ impl RawVrrpSocket {
                     a,
                     0,
                     0,
-                    scope_for(a, ifindex),
+                    scope_for(a, send_ifindex),
                 )))
                 .map_err(err("bind to the primary address"))?;
                 send.set_multicast_loop_v6(false)
                     .map_err(err("IPV6_MULTICAST_LOOP"))?;
-                send.set_multicast_if_v6(ifindex.0)
+                send.set_multicast_if_v6(send_ifindex.0)
                     .map_err(err("IPV6_MULTICAST_IF"))?;
             }
         }
@@ -266,6 +269,7 @@ impl RawVrrpSocket {
         Ok(RawVrrpSocket {
             interface: interface.to_string(),
             ifindex,
+            send_ifindex,
             primary,
             recv: sys::register(recv).map_err(err("register with tokio"))?,
             send: sys::register(send).map_err(err("register with tokio"))?,
@@ -402,7 +406,7 @@ impl PacketIo for RawVrrpSocket {
         let address = match (self.primary, transmit.destination) {
             (IpAddr::V4(_), IpAddr::V4(d)) => SockAddr::from(SocketAddrV4::new(d, 0)),
             (IpAddr::V6(_), IpAddr::V6(d)) => {
-                SockAddr::from(SocketAddrV6::new(d, 0, 0, scope_for(d, self.ifindex)))
+                SockAddr::from(SocketAddrV6::new(d, 0, 0, scope_for(d, self.send_ifindex)))
             }
             _ => {
                 return Err(io::Error::new(
