@@ -77,7 +77,16 @@ fn ours_election_failover_preempt_and_graceful_stop() {
     eprintln!("crash → backup owns VIP after {took:?}");
     assert!(took < Duration::from_millis(900), "{took:?}");
     assert_eq!(r2.state(), State::Master);
-    lab.del_addr(1, VIP, 32); // left behind by the crash
+    assert!(lab.has(1, VIP), "a crash leaves the VIP behind");
+
+    // A new instance removes what a crash left behind before it starts: as a
+    // lower-priority Backup it holds no VIP.
+    let mut low = config("high-restarted-low", Version::V3, 50, 10, VIP);
+    low.preempt = false;
+    let mut r1b = OurRouter::start(&lab.ns(1), low, None);
+    assert!(r1b.wait_state(State::Backup, Duration::from_secs(1)));
+    assert!(!lab.has(1, VIP), "{}", lab.addrs(1));
+    r1b.shutdown();
 
     // The high-priority router returns and preempts.
     let mut r1 = OurRouter::start(&lab.ns(1), high(), None);

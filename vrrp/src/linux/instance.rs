@@ -325,6 +325,17 @@ impl Instance {
             128
         });
         let name = router.name.clone();
+        // A new instance owns no virtual address yet: remove any left behind (by a
+        // crash, say) before it starts, as keepalived does, so a Backup never holds them.
+        for &address in &router.virtual_addresses {
+            if netlink
+                .remove_address(vip_index, address, prefix_len)
+                .await?
+                == RemoveOutcome::Removed
+            {
+                info!(instance = %name, %address, "removed a virtual address left behind");
+            }
+        }
         let clock = ha_core::driver::Clock::new();
         let endpoint = Router::new(router, clock.now())?;
         let (driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
