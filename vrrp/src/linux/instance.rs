@@ -304,42 +304,56 @@ impl Instance {
                 (Some(v), name, index, vmac_mac)
             }
         };
-        let socket = RawVrrpSocket::open_split(
-            &interface,
-            link.index,
-            &send_interface,
-            vip_index,
-            router.primary_address,
-            framing,
-        )?;
-        let counters = socket.counters();
-        let garp = GarpSocket::open(vip_index, garp_mac, link_local).map_err(|source| {
-            InstanceError::Garp {
-                interface: interface.clone(),
-                source,
-            }
-        })?;
+        let (observer, observed) = mpsc::unbounded_channel();
+        let name = router.name.clone();
         let prefix_len = prefix_len.unwrap_or(if router.primary_address.is_ipv4() {
             32
         } else {
             128
         });
-        let name = router.name.clone();
-        // A new instance owns no virtual address yet: remove any left behind (by a
-        // crash, say) before it starts, as keepalived does, so a Backup never holds them.
-        for &address in &router.virtual_addresses {
-            if netlink
-                .remove_address(vip_index, address, prefix_len)
-                .await?
-                == RemoveOutcome::Removed
-            {
-                info!(instance = %name, %address, "removed a virtual address left behind");
+        let rest = async {
+            let socket = RawVrrpSocket::open_split(
+                &interface,
+                link.index,
+                &send_interface,
+                vip_index,
+                router.primary_address,
+                framing,
+            )?;
+            let garp = GarpSocket::open(vip_index, garp_mac, link_local).map_err(|source| {
+                InstanceError::Garp {
+                    interface: interface.clone(),
+                    source,
+                }
+            })?;
+            // A new instance owns no virtual address yet: remove any left behind (by a
+            // crash, say) before it starts, as keepalived does, so a Backup never holds
+            // them.
+            for &address in &router.virtual_addresses {
+                if netlink
+                    .remove_address(vip_index, address, prefix_len)
+                    .await?
+                    == RemoveOutcome::Removed
+                {
+                    info!(instance = %name, %address, "removed a virtual address left behind");
+                }
             }
-        }
+            Ok::<_, InstanceError>((socket, garp))
+        };
+        let (socket, garp) = match rest.await {
+            Ok(x) => x,
+            Err(e) => {
+                // Undo the VMAC so a failed start leaves the system as it was.
+                if let Some(v) = vmac {
+                    v.teardown(&name, &netlink, &observer).await;
+                }
+                return Err(e);
+            }
+        };
+        let counters = socket.counters();
         let clock = ha_core::driver::Clock::new();
         let endpoint = Router::new(router, clock.now())?;
         let (driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
-        let (observer, observed) = mpsc::unbounded_channel();
         info!(instance = %name, interface = %interface, ifindex = link.index.0, "VRRP instance starting");
         Ok((
             Instance {
