@@ -52,6 +52,10 @@ impl Default for ClientConfig {
     }
 }
 
+/// How long [`IpvsBackend::stop_daemon`] waits for an acknowledgement before it checks
+/// the daemon list instead (see there).
+pub const STOP_DAEMON_ACK_WAIT: Duration = Duration::from_secs(1);
+
 /// How many times an interrupted dump is retried.
 pub const DUMP_RETRIES: usize = 3;
 
@@ -261,9 +265,19 @@ impl IpvsClient {
         msg: &IpvsMessage,
         dump: bool,
     ) -> Result<Vec<IpvsMessage>, IpvsError> {
+        self.request_within(msg, dump, self.config.request_timeout)
+            .await
+    }
+
+    async fn request_within(
+        &self,
+        msg: &IpvsMessage,
+        dump: bool,
+        timeout: Duration,
+    ) -> Result<Vec<IpvsMessage>, IpvsError> {
         let mut attempt = 0;
         loop {
-            match self.request_once(msg, dump).await {
+            match self.request_once(msg, dump, timeout).await {
                 Err(IpvsError::DumpInterrupted) if attempt < DUMP_RETRIES => attempt += 1,
                 r => return r,
             }
@@ -274,8 +288,8 @@ impl IpvsClient {
         &self,
         msg: &IpvsMessage,
         dump: bool,
+        timeout: Duration,
     ) -> Result<Vec<IpvsMessage>, IpvsError> {
-        let timeout = self.config.request_timeout;
         let deadline = Instant::now() + timeout;
         let mut guard = self.conn.lock().await;
         bump(&self.counters.requests);
@@ -402,8 +416,26 @@ impl IpvsBackend for IpvsClient {
         self.ack(request::start_daemon(daemon)?).await
     }
 
+    /// The kernel sends no acknowledgement at all when the stopped thread had not run
+    /// yet (`kthread_stop` returns `-EINTR`, which `netlink_rcv_skb` never acknowledges;
+    /// seen on Linux 6.1 when a daemon is stopped right after it was started). So the
+    /// ACK is awaited for at most [`STOP_DAEMON_ACK_WAIT`]; without one, the daemon
+    /// list decides: the daemon gone is success, still there is a timeout.
     async fn stop_daemon(&self, state: SyncState) -> Result<(), IpvsError> {
-        self.ack(request::stop_daemon(state)).await
+        let wait = self.config.request_timeout.min(STOP_DAEMON_ACK_WAIT);
+        match self
+            .request_within(&request::stop_daemon(state), false, wait)
+            .await
+        {
+            Err(IpvsError::Timeout(_)) => {
+                if self.daemons().await?.iter().any(|d| d.state == state) {
+                    Err(IpvsError::Timeout(wait))
+                } else {
+                    Ok(())
+                }
+            }
+            r => r.map(|_| ()),
+        }
     }
 
     async fn info(&self) -> Result<Info, IpvsError> {

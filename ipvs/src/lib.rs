@@ -16,6 +16,7 @@
 //! - [`fake`]: [`fake::FakeIpvs`], an in-memory table that fails like the kernel does.
 //! - [`reconcile`]: desired vs actual → minimal ordered operations, with optional
 //!   graceful drain.
+//! - [`ipvsadm`]: the `ipvsadm -S` / `-R` rule format, written and read.
 //! - [`pool`]: health verdicts → desired service, with quorum, hysteresis, sorry server,
 //!   inhibit-on-failure, alpha, omega and slow start.
 //!
@@ -71,6 +72,7 @@ pub mod backend;
 #[cfg(feature = "linux")]
 pub mod client;
 pub mod fake;
+pub mod ipvsadm;
 pub mod model;
 pub mod packet;
 pub mod pool;
