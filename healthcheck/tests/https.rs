@@ -196,3 +196,59 @@ async fn silent_server_times_out_in_handshake() {
     assert_eq!(out, CheckOutcome::Failure(FailureReason::Timeout));
     assert!(took < Duration::from_millis(300) + SLACK);
 }
+
+/// Probes resume TLS sessions, for many more targets than rustls' default cache holds
+/// (32 servers): here 40 distinct server names, each probed twice.
+#[tokio::test]
+async fn sessions_resume_across_probes_of_many_targets() {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            certs_from_pem(SERVER_CERT).unwrap(),
+            key_from_pem(SERVER_KEY).unwrap(),
+        )
+        .unwrap();
+    cfg.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(cfg));
+    let t = tcp_server(80, move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
+            let kind = match tls.get_ref().1.handshake_kind() {
+                Some(rustls::HandshakeKind::Resumed) => "resumed",
+                _ => "full",
+            };
+            if read_head(&mut tls).await.is_none() {
+                return;
+            }
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{kind}",
+                kind.len()
+            );
+            let _ = tls.write_all(resp.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        }
+    })
+    .await;
+    let tls = TlsClient::new(TlsVerify::Skip, None).unwrap();
+    let checks: Vec<(HttpCheck, HttpCheck)> = (0..40)
+        .map(|i| {
+            let mut full = check(tls.clone(), "full");
+            full.virtual_host = Some(format!("h{i}.example.test"));
+            let mut resumed = check(tls.clone(), "resumed");
+            resumed.virtual_host = Some(format!("h{i}.example.test"));
+            (full, resumed)
+        })
+        .collect();
+    for (full, _) in &checks {
+        assert_eq!(full.check(&t).await, CheckOutcome::OK);
+    }
+    for (_, resumed) in &checks {
+        assert_eq!(resumed.check(&t).await, CheckOutcome::OK);
+    }
+}

@@ -46,7 +46,10 @@ pub use misc::{MiscCheck, ScriptRun};
 pub use smtp::SmtpCheck;
 pub use tcp::{TcpCheck, TcpStep};
 #[cfg(feature = "tls")]
-pub use tls::{TlsClient, TlsSetupError, TlsVerify, certs_from_pem, key_from_pem, roots_from_pem};
+pub use tls::{
+    SESSION_CACHE_TICKETS, TlsClient, TlsSetupError, TlsVerify, certs_from_pem, key_from_pem,
+    roots_from_pem,
+};
 pub use udp::UdpCheck;
 
 /// Default cap on the bytes a checker reads from a peer.

@@ -57,7 +57,12 @@ pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, TlsSetupError> {
     Ok(roots)
 }
 
-/// A ready TLS client configuration: built once, shared by every probe.
+/// TLS session tickets a [`TlsClient`] keeps for resumption (rustls keeps up to 8 per
+/// server, so sessions for 2048 targets).
+pub const SESSION_CACHE_TICKETS: usize = 16_384;
+
+/// A ready TLS client configuration: built once, shared by every probe. Sessions are
+/// resumed (TLS 1.3 tickets, TLS 1.2 tickets or ids) across probes of the same target.
 #[derive(Clone)]
 pub struct TlsClient {
     pub(crate) config: Arc<ClientConfig>,
@@ -91,10 +96,13 @@ impl TlsClient {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(SkipVerify(provider()))),
         };
-        let config = match client_auth {
+        let mut config = match client_auth {
             Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
             None => builder.with_no_client_auth(),
         };
+        // rustls' default cache holds 256 tickets, 8 per server: sessions of only 32
+        // targets, so a checker of more servers got no resumption at all.
+        config.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE_TICKETS);
         Ok(TlsClient {
             config: Arc::new(config),
             server_name: None,
