@@ -765,6 +765,13 @@ async fn large_table_and_benchmarks() {
     removed[10].dests.pop();
     assert_eq!(plan(&removed, &snap).len(), 1);
 
+    // The cost of one netlink round trip here, to scale the figures above.
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        c.info().await.unwrap();
+    }
+    bench("1000 GET_INFO round trips", t.elapsed());
+
     // ipvsadm --restore of the same table, from an empty table.
     c.flush().await.unwrap();
     let t = std::time::Instant::now();
