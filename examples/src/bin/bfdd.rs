@@ -170,6 +170,7 @@ fn load(text: &str) -> Result<(ListenConfig, Vec<SessionConfig>), String> {
         single_hop: file.sessions.iter().any(|s| !s.multihop),
         multihop: file.sessions.iter().any(|s| s.multihop),
         multihop_min_ttl: file.listen.multihop_min_ttl,
+        ..ListenConfig::default()
     };
     let mut out = Vec::new();
     for s in file.sessions {
