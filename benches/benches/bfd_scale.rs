@@ -304,7 +304,7 @@ fn spawn_engine(
                                     c.session,
                                     c.diagnostic,
                                     c.remote_state,
-                                    until - tokio::time::Instant::now()
+                                    secs.saturating_sub(until - tokio::time::Instant::now())
                                 );
                             }
                             false_downs += 1;
