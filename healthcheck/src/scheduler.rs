@@ -258,8 +258,9 @@ pub struct SchedulerStats {
 
 /// Upper bounds, in microseconds, of the [`LatenessHistogram`] buckets (the last bucket
 /// is unbounded).
-pub const LATENESS_BUCKETS_US: [u64; 29] = [
-    0, 10, 20, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500,
+pub const LATENESS_BUCKETS_US: [u64; 31] = [
+    0, 10, 20, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000,
+    6_000, 7_500,
     10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000, 200_000, 500_000, 1_000_000,
     2_000_000, 5_000_000, 10_000_000,
 ];

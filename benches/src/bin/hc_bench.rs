@@ -2,7 +2,7 @@
 //! starts itself on 127.0.0.1 (loopback only; every run is bounded and stops by itself).
 //!
 //! ```text
-//! hc_bench [all|tcp|http|https-resume|https-full|timers|timers-tcp]
+//! hc_bench [all|tcp|http|https-resume|https-full|timers|timers-baseline|timers-tcp]
 //!          [--secs S] [--conc N] [--targets N] [--client-cpu C|any] [--server-cpu C|any]
 //! ```
 //!
@@ -23,7 +23,9 @@
 //! - `timers`: `--targets` checks (default 10 000) × 1 s interval with `warmup`, a no-op
 //!   checker, run on the real `Runner` for `--secs`; reports the scheduler's
 //!   start-lateness histogram (p50, p99, max).
-//! - `timers-tcp`: the same with a real TCP connect per probe.
+//! - `timers-baseline`: the floor the machine gives any tokio timer: `--targets` plain
+//!   tasks each sleeping until a deadline every second (same spread), no scheduler.
+//! - `timers-tcp`: the same as `timers` with a real TCP connect per probe.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -35,7 +37,8 @@ use ha_healthcheck::checker::FnChecker;
 use ha_healthcheck::checkers::{HttpCheck, TcpCheck, TlsClient, TlsVerify, UrlCheck};
 use ha_healthcheck::runner::Runner;
 use ha_healthcheck::{
-    CheckOutcome, CheckSpec, CheckTiming, Checker, CheckerKey, SchedulerConfig, Target,
+    CheckOutcome, CheckSpec, CheckTiming, Checker, CheckerKey, LatenessHistogram, SchedulerConfig,
+    Target,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -450,6 +453,46 @@ async fn timers(o: &Opts, tcp: bool) {
     let _ = join.join();
 }
 
+async fn timers_baseline(o: &Opts) {
+    let hist = Arc::new(std::sync::Mutex::new(LatenessHistogram::default()));
+    let start = tokio::time::Instant::now();
+    let end = start + Duration::from_secs_f64(o.secs);
+    let cpu0 = thread_cpu();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..o.targets {
+        // Spread the first deadlines over a second, like warmup, after a second for
+        // spawning every task.
+        let offset = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1_000_000_000;
+        let mut next = start + Duration::from_secs(1) + Duration::from_nanos(offset);
+        let hist = Arc::clone(&hist);
+        tasks.spawn(async move {
+            while next < end {
+                tokio::time::sleep_until(next).await;
+                let late = tokio::time::Instant::now().saturating_duration_since(next);
+                hist.lock().unwrap_or_else(|p| p.into_inner()).record(late);
+                next += Duration::from_secs(1);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let wall = start.elapsed();
+    let cpu = thread_cpu().saturating_sub(cpu0);
+    let h = hist.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    println!(
+        "{:<14} {} tasks x 1 s sleep_until, {:.1} s: {} wakeups, lateness p50 <= {:.2} ms, p99 <= {:.2} ms, p99.9 <= {:.2} ms, max {:.2} ms; client CPU {:.2} s",
+        "timers-base",
+        o.targets,
+        wall.as_secs_f64(),
+        h.count(),
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.99)),
+        ms(h.quantile(0.999)),
+        h.max.as_secs_f64() * 1e3,
+        cpu.as_secs_f64(),
+    );
+}
+
 fn main() {
     let o = match parse_args() {
         Ok(o) => o,
@@ -470,6 +513,7 @@ fn main() {
             "https-resume",
             "https-full",
             "timers",
+            "timers-baseline",
             "timers-tcp",
         ],
         w => vec![w],
@@ -484,6 +528,7 @@ fn main() {
                 "tcp" | "http" | "https-resume" | "https-full" => throughput(&o, name).await,
                 "timers" => timers(&o, false).await,
                 "timers-tcp" => timers(&o, true).await,
+                "timers-baseline" => timers_baseline(&o).await,
                 other => eprintln!("unknown benchmark {other}"),
             }
         });
