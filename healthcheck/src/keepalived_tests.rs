@@ -362,3 +362,142 @@ fn mapped_configs_build() {
     let spec = p.config.spec(p.target("127.0.0.1:1".parse().unwrap()));
     assert!(spec.timing.warmup);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "url",
+        "path",
+        "digest",
+        "status_code",
+        "regex",
+        "regex_no_match",
+        "virtualhost",
+        "connect_ip",
+        "connect_port",
+        "bind_to",
+        "bind_port",
+        "connect_timeout",
+        "delay_loop",
+        "retry",
+        "nb_get_retry",
+        "delay_before_retry",
+        "warmup",
+        "alpha",
+        "helo_name",
+        "host",
+        "misc_path",
+        "misc_timeout",
+        "misc_dynamic",
+        "user",
+        "payload",
+        "require_reply",
+        "min_reply_length",
+        "type",
+        "name",
+        "track_file",
+        "weight",
+        "enable_sni",
+        "protocol",
+        "fwmark",
+        "bogus",
+    ];
+    const ARGS: &[&str] = &[
+        "",
+        "0",
+        "1",
+        "-1",
+        "2.5",
+        "1e300",
+        "NaN",
+        "inf",
+        "70000",
+        "10.0.0.1",
+        "::1",
+        "0a0b",
+        "0x0",
+        "abc",
+        "(",
+        "/",
+        "200-204",
+        "999-100",
+        "reverse",
+        "A",
+        "BOGUS",
+        "1.0C",
+        "640205b7b0fc66c1ea91c463fac6334d",
+        "é",
+    ];
+
+    fn span() -> Span {
+        Span {
+            file: "<prop>".into(),
+            line: 1,
+            col: 1,
+        }
+    }
+
+    fn node(depth: u32) -> BoxedStrategy<Node> {
+        let leaf = (
+            proptest::sample::select(WORDS),
+            proptest::collection::vec(proptest::sample::select(ARGS), 0..3),
+        );
+        if depth == 0 {
+            return leaf
+                .prop_map(|(k, a)| Node {
+                    keyword: k.to_string(),
+                    args: a.iter().map(|s| s.to_string()).collect(),
+                    children: Vec::new(),
+                    block: false,
+                    span: span(),
+                })
+                .boxed();
+        }
+        (leaf, proptest::collection::vec(node(depth - 1), 0..4))
+            .prop_map(|((k, a), children)| Node {
+                keyword: k.to_string(),
+                args: a.iter().map(|s| s.to_string()).collect(),
+                block: !children.is_empty(),
+                children,
+                span: span(),
+            })
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Arbitrary blocks never panic, and every mapped probe builds (bad values are
+        /// typed errors, not late build failures).
+        #[test]
+        fn arbitrary_checker_blocks_never_panic(
+            kw in proptest::sample::select(CHECKER_KEYWORDS),
+            children in proptest::collection::vec(node(2), 0..8),
+        ) {
+            let n = Node {
+                keyword: kw.to_string(),
+                args: Vec::new(),
+                children,
+                block: true,
+                span: span(),
+            };
+            let mut ctx = MapContext::default();
+            ctx.track_files.insert(
+                "0".into(),
+                TrackFile { path: "/nonexistent".into(), weight: 1, reverse: false },
+            );
+            if let Ok(m) = map_checker(&n, &ctx) {
+                if let MappedCheck::Probe(p) = m.value {
+                    #[cfg(feature = "tls")]
+                    let skip_files = matches!(&p.config.checker, CheckerConfig::Http { tls: Some(t), .. } if t.ca_file.is_some());
+                    #[cfg(not(feature = "tls"))]
+                    let skip_files = false;
+                    if !skip_files {
+                        prop_assert!(p.config.build().is_ok(), "{:?}", p.config);
+                    }
+                }
+            }
+        }
+    }
+}
