@@ -464,6 +464,13 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     let _ = go.send(());
     let r = t.join().expect("engine");
     let frr_cpu = cpu_of(&format!("/proc/{frr_pid}/stat")) - cpu0;
+    if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
+        let peers = vtysh(&lab, "show bfd peers");
+        println!(
+            "FRR peers after the run:\n{}",
+            &peers[..peers.len().min(3000)]
+        );
+    }
     let after = frr_peers(&lab);
     let downs_after = count_downs(&after);
     if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
@@ -514,8 +521,15 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    // BFD_SCALE_PEERS=ours or =frr runs one of the two.
+    let peers = std::env::var("BFD_SCALE_PEERS").unwrap_or_default();
     for n in counts {
-        ours_vs_ours(n, secs);
+        if peers != "frr" {
+            ours_vs_ours(n, secs);
+        }
+        if peers == "ours" {
+            continue;
+        }
         if std::path::Path::new(FRR_BFDD).exists() {
             ours_vs_frr(n, secs);
         } else {
