@@ -206,3 +206,43 @@ fn frr_timer_renegotiation_both_ways() {
     assert!(detect >= Duration::from_millis(450), "{detect:?}");
     assert!(detect <= Duration::from_millis(850), "{detect:?}");
 }
+
+/// The other direction: FRR detects our crash within its detection time, and sees a
+/// planned shutdown (AdminDown, RFC 5882 section 3.2) when we remove the session.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn frr_detects_our_crash_and_our_admin_down() {
+    if skip("frr_detects_our_crash") {
+        return;
+    }
+    let lab = Lab::new("fcr", 2);
+    let (ours, theirs) = (lab.ip(1), lab.ip(2));
+    let frr = Frr::start(&lab, 2, "frr", &frr_peer(ours, theirs, false, 100, 3));
+    let config = session(1, ours, theirs, Duration::from_millis(100), 3);
+    let mut bfd = OurBfd::start(&lab.ns(1), ListenConfig::default(), vec![config.clone()]);
+    bfd.wait_state(ID, State::Up, Duration::from_secs(10))
+        .expect("Up");
+    assert!(wait_for(Duration::from_secs(3), || frr.first_status() == "up").is_some());
+    // Crash: the driver stops without a farewell packet.
+    let crashed = Instant::now();
+    drop(bfd.stop());
+    let seen = wait_for(Duration::from_secs(3), || frr.first_status() == "down")
+        .expect("FRR saw the session go down");
+    let peer = frr.peers();
+    eprintln!("FRR saw our crash after {seen:?} (vtysh polled every 5 ms): {peer}");
+    assert_eq!(peer[0]["diagnostic"], "control detection time expired");
+    assert!(crashed.elapsed() < Duration::from_secs(1));
+
+    // Back up, then a graceful removal: FRR is told AdminDown.
+    let mut bfd = OurBfd::start(&lab.ns(1), ListenConfig::default(), vec![config]);
+    bfd.wait_state(ID, State::Up, Duration::from_secs(10))
+        .expect("Up again");
+    assert!(wait_for(Duration::from_secs(3), || frr.first_status() == "up").is_some());
+    bfd.command(Command::RemoveSession { session: ID });
+    let seen = wait_for(Duration::from_secs(3), || frr.first_status() == "down")
+        .expect("FRR saw the AdminDown");
+    let peer = frr.peers();
+    eprintln!("FRR saw our AdminDown after {seen:?}: {peer}");
+    assert_eq!(peer[0]["remote-diagnostic"], "administratively down");
+    assert_eq!(peer[0]["diagnostic"], "neighbor signaled session down");
+}
