@@ -25,8 +25,9 @@
 //! [`std::io::Error`]s as [`PacketIo`] requires, wrapping a [`LinuxError`] where we made
 //! them.
 //!
-//! Needs `CAP_NET_BIND_SERVICE`-free ports only (3784/4784 are above 1024), but setting
-//! `IP_MINTTL` needs no privilege either: an unprivileged process can run BFD.
+//! No privilege is needed: 3784 and 4784 are above 1024 and `IP_MINTTL` needs no
+//! capability. Only the large receive buffer ([`ListenConfig::receive_buffer`]) beyond
+//! `net.core.rmem_max` needs `CAP_NET_ADMIN`; without it the kernel's cap applies.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
