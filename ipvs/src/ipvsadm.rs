@@ -462,6 +462,7 @@ pub fn parse_words(words: &[String]) -> Result<Rule1, String> {
 /// A destination's service must have been added by an earlier line.
 pub fn parse(text: &str) -> Result<Vec<DesiredService>, ParseError> {
     let mut out: Vec<DesiredService> = Vec::new();
+    let mut index: std::collections::HashMap<ServiceKey, usize> = Default::default();
     for (n, line) in text.lines().enumerate() {
         let err = |reason: String| ParseError {
             line: n + 1,
@@ -474,7 +475,7 @@ pub fn parse(text: &str) -> Result<Vec<DesiredService>, ParseError> {
         let r = parse_rule(line).map_err(err)?;
         let key = r.key.ok_or_else(|| err("no service".into()))?;
         if r.add_service {
-            if out.iter().any(|d| d.service.key == key) {
+            if index.insert(key, out.len()).is_some() {
                 return Err(err("service added twice".into()));
             }
             out.push(DesiredService {
@@ -483,11 +484,10 @@ pub fn parse(text: &str) -> Result<Vec<DesiredService>, ParseError> {
             });
         } else {
             let dest = build_dest(&r, &key).map_err(err)?;
-            let svc = out
-                .iter_mut()
-                .find(|d| d.service.key == key)
+            let at = *index
+                .get(&key)
                 .ok_or_else(|| err("destination before its service".into()))?;
-            svc.dests.push(dest);
+            out[at].dests.push(dest);
         }
     }
     Ok(out)
