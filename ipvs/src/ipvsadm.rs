@@ -16,7 +16,6 @@ use crate::model::{
     ServiceKey, Snapshot, Tunnel, TunnelChecksum,
 };
 use crate::reconcile::DesiredService;
-use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -191,7 +190,7 @@ fn addr_cmp(a: &IpAddr, b: &IpAddr) -> i32 {
     }
 }
 
-fn service_cmp(a: &ServiceKey, b: &ServiceKey) -> Ordering {
+fn service_cmp(a: &ServiceKey, b: &ServiceKey) -> i32 {
     let parts = |k: &ServiceKey| -> (u32, u16, u16, Option<(IpAddr, u16)>) {
         match k {
             ServiceKey::Addr {
@@ -222,23 +221,56 @@ fn service_cmp(a: &ServiceKey, b: &ServiceKey) -> Ordering {
             r = i32::from(pa) - i32::from(pb);
         }
     }
-    r.cmp(&0)
+    r
+}
+
+/// A top-down merge sort that takes from the left run on `cmp <= 0`, as glibc's `qsort`
+/// (`msort`) does. `ipvsadm`'s comparators are not total orders (the wrapping
+/// subtraction makes addresses more than 2^31 apart compare in a cycle), so the result
+/// depends on the algorithm; this one reproduces `ipvsadm`'s order and, unlike the
+/// standard library's sorts, is defined (and never panics) for any comparator.
+fn c_msort<T: Copy>(v: &mut [T], cmp: &impl Fn(&T, &T) -> i32) {
+    let n = v.len();
+    if n <= 1 {
+        return;
+    }
+    let n1 = n / 2;
+    c_msort(&mut v[..n1], cmp);
+    c_msort(&mut v[n1..], cmp);
+    let mut merged = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, n1);
+    while i < n1 && j < n {
+        if cmp(&v[i], &v[j]) <= 0 {
+            merged.push(v[i]);
+            i += 1;
+        } else {
+            merged.push(v[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&v[i..n1]);
+    merged.extend_from_slice(&v[j..]);
+    v.copy_from_slice(&merged);
 }
 
 /// The table as `ipvsadm -Sn` writes it (one rule a line, trailing newline).
 pub fn save(snapshot: &Snapshot) -> String {
     let mut services: Vec<_> = snapshot.services.iter().collect();
-    services.sort_by(|a, b| service_cmp(&a.service.key, &b.service.key));
+    c_msort(&mut services, &|a, b| {
+        service_cmp(&a.service.key, &b.service.key)
+    });
     let mut out = String::new();
     for s in services {
         out.push_str(&service_rule(&s.service));
         out.push('\n');
         let mut dests: Vec<_> = s.dests.iter().map(|d| &d.dest).collect();
-        dests.sort_by(|a, b| {
-            addr_cmp(&a.key.addr, &b.key.addr)
-                .cmp(&0)
-                .then(a.key.port.cmp(&b.key.port))
-        });
+        c_msort(
+            &mut dests,
+            &|a, b| match addr_cmp(&a.key.addr, &b.key.addr) {
+                0 => i32::from(a.key.port) - i32::from(b.key.port),
+                r => r,
+            },
+        );
         for d in dests {
             out.push_str(&dest_rule(&s.service.key, d));
             out.push('\n');
@@ -599,10 +631,18 @@ mod tests {
             protocol: Protocol::Tcp,
             port: 80,
         };
-        assert_eq!(service_cmp(&k("10.0.0.1"), &k("10.0.0.2")), Ordering::Less);
-        assert_eq!(
-            service_cmp(&k("10.0.0.1"), &k("198.51.100.1")),
-            Ordering::Greater
-        );
+        assert!(service_cmp(&k("10.0.0.1"), &k("10.0.0.2")) < 0);
+        assert!(service_cmp(&k("10.0.0.1"), &k("198.51.100.1")) > 0);
+        // A cycle: 0.0.0.1 < 100.0.0.0 < 200.0.0.0 < 0.0.0.1. The sort is still
+        // defined: glibc's merge order, no panic.
+        assert!(service_cmp(&k("0.0.0.1"), &k("100.0.0.0")) < 0);
+        assert!(service_cmp(&k("100.0.0.0"), &k("200.0.0.0")) < 0);
+        assert!(service_cmp(&k("200.0.0.0"), &k("0.0.0.1")) < 0);
+        let mut keys = vec![k("200.0.0.0"), k("0.0.0.1"), k("100.0.0.0"), k("150.0.0.0")];
+        c_msort(&mut keys, &service_cmp);
+        // Halves [200, 0.0.0.1] -> [200, 0.0.0.1]; [100, 150] -> [100, 150]; merge:
+        // 200 vs 100 (200 > 100) takes 100, 200 vs 150 takes 150, then 200, 0.0.0.1.
+        let want = [k("100.0.0.0"), k("150.0.0.0"), k("200.0.0.0"), k("0.0.0.1")];
+        assert_eq!(keys, want);
     }
 }
