@@ -17,22 +17,150 @@
 //!
 //! Our router runs as a child process of this program (`vrrp-failover child ...`) so a
 //! SIGKILL is a real process death, like keepalived's.
+//!
+//! On the wire (when `tcpdump` is installed): a capture on the bridge (in the bridge's
+//! namespace, kernel timestamps) gives, per trial, the gap from the old Master's last
+//! advert (its priority-0 advert after SIGTERM) to the new Master's first advert, and from
+//! that advert to the first gratuitous ARP for the VIP. For ours the child also reports
+//! when its observer saw the Backup → Master transition (wall clock, like the capture's
+//! timestamps), which gives "transition → first GARP".
 #![forbid(unsafe_code)]
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ha_core::IfIndex;
-use ha_vrrp::linux::{Instance, InstanceConfig, Netlink};
-use ha_vrrp::{Centiseconds, Priority, RouterConfig, Version, Vrid};
+use ha_vrrp::linux::{Instance, InstanceConfig, InstanceEvent, Netlink};
+use ha_vrrp::{Centiseconds, Event, Priority, RouterConfig, State, Version, Vrid};
 use rustix::process::Signal;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
+const OLD_MASTER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const NEW_MASTER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+
+/// Seconds since the Unix epoch: the clock of the capture's timestamps.
+fn wall() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A captured frame of interest.
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    /// A VRRP advertisement from this source.
+    Advert(Ipv4Addr),
+    /// A gratuitous ARP (request or reply) for the VIP.
+    Garp,
+}
+
+/// Parses a `tcpdump -n -tt` line: `TS IP SRC > 224.0.0.18: VRRPv3, Advertisement, ...` or
+/// `TS ARP, Request who-has VIP tell VIP, ...` / `TS ARP, Reply VIP is-at MAC, ...`.
+fn parse_capture(line: &str) -> Option<(f64, Seen)> {
+    let (ts, rest) = line.split_once(' ')?;
+    let ts: f64 = ts.parse().ok()?;
+    if rest.contains("VRRP") && rest.contains("Advertisement") {
+        let src = rest.strip_prefix("IP ")?.split_whitespace().next()?;
+        return Some((ts, Seen::Advert(src.parse().ok()?)));
+    }
+    let vip = VIP.to_string();
+    let request = rest.starts_with("ARP, Request")
+        && rest.contains(&format!("who-has {vip} "))
+        && rest.contains(&format!("tell {vip},"));
+    let reply = rest.starts_with(&format!("ARP, Reply {vip} is-at"));
+    (request || reply).then_some((ts, Seen::Garp))
+}
+
+/// `tcpdump` on the bridge, in the bridge's namespace.
+struct Capture {
+    _proc: Proc,
+    rx: mpsc::Receiver<(f64, Seen)>,
+}
+
+impl Capture {
+    fn start(lab: &Lab) -> Option<Capture> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns_name("br"), "tcpdump"])
+            .args(["-i", "br0", "-n", "-l", "-tt", "--immediate-mode"])
+            .args(["--time-stamp-precision=micro", "vrrp or arp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take()?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(seen) = parse_capture(&line) {
+                    if tx.send(seen).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        // Let tcpdump open the interface.
+        thread::sleep(Duration::from_millis(500));
+        Some(Capture {
+            _proc: Proc { child },
+            rx,
+        })
+    }
+
+    fn drain(&self) -> Vec<(f64, Seen)> {
+        self.rx.try_iter().collect()
+    }
+}
+
+/// What one trial measured.
+struct Sample {
+    /// Signal → VIP in the Backup's namespace.
+    vip: Duration,
+    /// Old Master's last advert → new Master's first advert, on the wire.
+    gap: Option<Duration>,
+    /// New Master's first advert → first gratuitous ARP, on the wire.
+    advert_garp: Option<Duration>,
+    /// Backup → Master transition (ours only) → first gratuitous ARP.
+    transition_garp: Option<Duration>,
+}
+
+fn secs(d: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(d).ok()
+}
+
+/// Reads the wire metrics of one trial out of the frames captured around it.
+fn wire(frames: &[(f64, Seen)], kill: f64, transition: Option<f64>) -> Sample {
+    let first_new = frames
+        .iter()
+        .find(|(t, s)| *t >= kill && matches!(s, Seen::Advert(a) if *a == NEW_MASTER))
+        .map(|(t, _)| *t);
+    let last_old = first_new.and_then(|first| {
+        frames
+            .iter()
+            .rev()
+            .find(|(t, s)| *t < first && matches!(s, Seen::Advert(a) if *a == OLD_MASTER))
+            .map(|(t, _)| *t)
+    });
+    let garp = frames
+        .iter()
+        .find(|(t, s)| *t >= kill && matches!(s, Seen::Garp))
+        .map(|(t, _)| *t);
+    Sample {
+        vip: Duration::ZERO,
+        gap: first_new.zip(last_old).and_then(|(n, o)| secs(n - o)),
+        advert_garp: first_new.zip(garp).and_then(|(a, g)| secs(g - a)),
+        transition_garp: transition.zip(garp).and_then(|(m, g)| secs(g - m)),
+    }
+}
 
 fn run(args: &[&str]) -> Result<(), String> {
     let out = Command::new(args[0])
@@ -137,6 +265,18 @@ struct Proc {
     child: Child,
 }
 
+/// One of our routers, with the wall-clock times at which it reported becoming Master.
+struct Router {
+    proc: Proc,
+    masters: Option<mpsc::Receiver<f64>>,
+}
+
+impl Router {
+    fn master_since(&self, since: f64) -> Option<f64> {
+        self.masters.as_ref()?.try_iter().find(|t| *t >= since)
+    }
+}
+
 impl Proc {
     fn signal(&mut self, signal: Signal) {
         if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
@@ -172,7 +312,7 @@ fn start(
     priority: u8,
     interval_cs: u16,
     dir: &std::path::Path,
-) -> Result<Proc, String> {
+) -> Result<Router, String> {
     let ns = lab.ns(i);
     let mut cmd = match peer {
         Peer::Ours => {
@@ -211,13 +351,36 @@ fn start(
             c
         }
     };
-    let child = cmd
-        .stdout(Stdio::null())
+    let stdout = if peer == Peer::Ours {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = cmd
+        .stdout(stdout)
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
         .map_err(|e| format!("{peer:?}: {e}"))?;
-    Ok(Proc { child })
+    // Our child prints `master SECONDS` when its observer sees Backup → Master.
+    let masters = child.stdout.take().map(|out| {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(t) = line.strip_prefix("master ").and_then(|t| t.parse().ok()) {
+                    if tx.send(t).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        rx
+    });
+    Ok(Router {
+        proc: Proc { child },
+        masters,
+    })
 }
 
 /// Polls whether namespace `ns` holds the VIP, from a thread inside it.
@@ -281,7 +444,8 @@ fn trial(
     interval_cs: u16,
     signal: Signal,
     dir: &std::path::Path,
-) -> Result<Duration, String> {
+    capture: Option<&Capture>,
+) -> Result<Sample, String> {
     lab.del_vip(1);
     lab.del_vip(2);
     let mut master = start(peer, lab, 1, 200, interval_cs, dir)?;
@@ -296,16 +460,27 @@ fn trial(
     if probes[1].wait(true, Duration::ZERO).is_some() {
         return Err("the Backup holds the VIP before the kill".into());
     }
+    let mut frames = capture.map(Capture::drain).unwrap_or_default();
+    let kill = wall();
     let t0 = Instant::now();
-    master.signal(signal);
+    master.proc.signal(signal);
     let seen = probes[1].wait(true, Duration::from_secs(10));
-    master.wait(Duration::from_secs(5));
-    backup.signal(Signal::TERM);
-    backup.wait(Duration::from_secs(5));
+    // Let the new Master's first adverts and gratuitous ARP reach the capture.
+    thread::sleep(Duration::from_millis(200));
+    let transition = backup.master_since(kill);
+    master.proc.wait(Duration::from_secs(5));
+    backup.proc.signal(Signal::TERM);
+    backup.proc.wait(Duration::from_secs(5));
     lab.del_vip(1);
     lab.del_vip(2);
     let at = seen.ok_or("the Backup never took the VIP")?;
-    Ok(at - t0)
+    if let Some(c) = capture {
+        frames.extend(c.drain());
+    }
+    Ok(Sample {
+        vip: at - t0,
+        ..wire(&frames, kill, transition)
+    })
 }
 
 fn stats(mut v: Vec<Duration>) -> String {
@@ -373,7 +548,18 @@ fn child(args: &[String]) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let InstanceEvent::Router(Event::StateChanged {
+                    from: State::Backup,
+                    to: State::Master,
+                    ..
+                }) = e
+                {
+                    println!("master {:.6}", wall());
+                }
+            }
+        });
         let run = tokio::spawn(instance.run());
         let Ok(mut term) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -430,6 +616,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let capture = Capture::start(&lab);
+    if capture.is_none() {
+        eprintln!("tcpdump not available: no on-the-wire figures");
+    }
     let i_ms = f64::from(interval_cs) * 10.0;
     let skew = (256.0 - 100.0) * i_ms / 256.0;
     println!(
@@ -441,16 +631,32 @@ fn main() -> ExitCode {
         "\n| implementation | stop | trials | min ms | median ms | mean ms | p90 ms | max ms |\n|---|---|---|---|---|---|---|---|"
     );
     let mut code = ExitCode::SUCCESS;
+    let mut wire_rows = Vec::new();
     for peer in peers {
         for (signal, label) in [
             (Signal::KILL, "SIGKILL"),
             (Signal::TERM, "SIGTERM (priority 0)"),
         ] {
             let mut times = Vec::new();
+            let (mut gaps, mut advert_garp, mut transition_garp) =
+                (Vec::new(), Vec::new(), Vec::new());
             let mut errors = 0;
             for _ in 0..trials {
-                match trial(peer, &lab, &probes, interval_cs, signal, &dir) {
-                    Ok(t) => times.push(t),
+                match trial(
+                    peer,
+                    &lab,
+                    &probes,
+                    interval_cs,
+                    signal,
+                    &dir,
+                    capture.as_ref(),
+                ) {
+                    Ok(s) => {
+                        times.push(s.vip);
+                        gaps.extend(s.gap);
+                        advert_garp.extend(s.advert_garp);
+                        transition_garp.extend(s.transition_garp);
+                    }
                     Err(e) => {
                         eprintln!("{peer:?} {label}: {e}");
                         errors += 1;
@@ -470,8 +676,26 @@ fn main() -> ExitCode {
             if errors > 0 {
                 eprintln!("{name} {label}: {errors} failed trials");
             }
+            for (metric, v) in [
+                ("last old advert → first new advert", gaps),
+                ("first new advert → first GARP", advert_garp),
+                ("Master transition → first GARP", transition_garp),
+            ] {
+                if !v.is_empty() {
+                    wire_rows.push(format!("| {name} | {label} | {metric} | {} |", stats(v)));
+                }
+            }
         }
     }
+    if !wire_rows.is_empty() {
+        println!(
+            "\nOn the wire (capture on the bridge):\n\n| implementation | stop | metric | n | min ms | median ms | mean ms | p90 ms | max ms |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for row in wire_rows {
+            println!("{row}");
+        }
+    }
+    drop(capture);
     let _ = std::fs::remove_dir_all(&dir);
     code
 }
