@@ -66,12 +66,7 @@ MODULES="crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc i
   ip_vs_pe_sip ip_vs_ftp dummy veth ${IPVS_VM_MODULES:-}"
 
 WORK=$(mktemp -d /tmp/ipvs-vm.XXXXXX)
-QEMU_PID=
-cleanup() {
-  if [[ -n $QEMU_PID ]]; then kill "$QEMU_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
 R=$WORK/root
