@@ -66,6 +66,11 @@ use tokio::sync::mpsc;
 
 use crate::{Cast, Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 
+/// How close to a deadline precise timers stop sleeping and start yielding (see
+/// [`Driver::set_precise_timers`]): tokio's timer wheel has a 1 ms granularity and rounds
+/// sleeps up.
+pub const PRECISE_MARGIN: Duration = Duration::from_millis(1);
+
 /// The largest packet the driver receives.
 pub const MAX_PACKET: usize = 65_535;
 
@@ -239,6 +244,7 @@ pub struct Driver<E: Endpoint, Io> {
     clock: Clock,
     control: mpsc::UnboundedReceiver<Control<E::Command>>,
     events: mpsc::UnboundedSender<DriverEvent<E::Event>>,
+    precise: bool,
 }
 
 impl<E, Io> Driver<E, Io>
@@ -267,8 +273,19 @@ where
             clock,
             control: ctl_rx,
             events: ev_tx,
+            precise: false,
         };
         (driver, DriverHandle { tx: ctl_tx }, ev_rx)
+    }
+
+    /// Fires deadlines within microseconds instead of up to a millisecond late: the driver
+    /// sleeps until [`PRECISE_MARGIN`] before a deadline and yields to the runtime until
+    /// it is reached. Costs up to a millisecond of polling per deadline, so it suits
+    /// protocols with few deadlines whose timing is specified tightly (VRRP's
+    /// Master_Down_Interval), not thousands of BFD sessions. Off by default. Needs a
+    /// clock that advances by itself (not tokio's paused test clock).
+    pub fn set_precise_timers(&mut self, precise: bool) {
+        self.precise = precise;
     }
 
     /// The clock this driver reads.
@@ -303,7 +320,16 @@ where
                 now = self.clock.now();
             }
             let deadline = self.endpoint.poll_timeout();
+            if self.precise {
+                if let Some(d) = deadline.filter(|d| *d > now && *d - now <= PRECISE_MARGIN) {
+                    while self.clock.now() < d {
+                        tokio::task::yield_now().await;
+                    }
+                    continue;
+                }
+            }
             let sleep_until = match deadline {
+                Some(d) if d > now && self.precise => self.clock.to_tokio(d - PRECISE_MARGIN),
                 Some(d) if d > now => self.clock.to_tokio(d),
                 Some(_) => tokio::time::Instant::now() + Duration::from_micros(100),
                 None => tokio::time::Instant::now() + Duration::from_secs(3600),

@@ -353,7 +353,10 @@ impl Instance {
         let counters = socket.counters();
         let clock = ha_core::driver::Clock::new();
         let endpoint = Router::new(router, clock.now())?;
-        let (driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
+        let (mut driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
+        // VRRP's Master_Down_Interval is specified to the microsecond and keepalived meets
+        // it; tokio alone would fire up to a millisecond late.
+        driver.set_precise_timers(true);
         info!(instance = %name, interface = %interface, ifindex = link.index.0, "VRRP instance starting");
         Ok((
             Instance {
