@@ -15,6 +15,9 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 else
   toolchain=(); sanitizer=(--sanitizer none); echo "==> no nightly toolchain: fuzzing on stable without a sanitizer"
 fi
+# One target directory for every fuzz crate: libFuzzer and the shared dependencies are
+# built once, not once per crate.
+target_dir="$PWD/target/fuzz"
 status=0
 for dir in */fuzz; do
   [ -f "$dir/Cargo.toml" ] || continue
@@ -24,7 +27,7 @@ for dir in */fuzz; do
     corpus="$dir/corpus/$target"
     mkdir -p "$corpus"
     if [ -d "$dir/seeds/$target" ]; then cp -n "$dir/seeds/$target"/* "$corpus"/ 2>/dev/null || true; fi
-    if ! (cd "$crate" && cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" "$target" "fuzz/corpus/$target" -- \
+    if ! (cd "$crate" && cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --target-dir "$target_dir" "$target" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 2>&1 | tail -n 12); then
       echo "!! fuzz target $crate/$target failed"; status=1
     fi
