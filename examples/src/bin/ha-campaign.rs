@@ -40,15 +40,7 @@ fn main() -> ExitCode {
         ..CampaignConfig::default()
     };
     if let Some(seed) = args.seed {
-        let keep = args.trace.is_some();
-        let result = run_seed(seed, &config, keep);
-        let report = match &result {
-            Ok(r) => r.clone(),
-            Err(_) => run_seed(seed, &config, keep)
-                .err()
-                .map(|_| Default::default())
-                .unwrap_or_default(),
-        };
+        let (report, violations) = run_seed(seed, &config, args.trace.is_some());
         for f in &report.faults {
             println!("fault: {f}");
         }
@@ -59,37 +51,30 @@ fn main() -> ExitCode {
             }
             println!("trace: {}", path.display());
         }
-        return match result {
-            Ok(r) => {
-                println!(
-                    "seed {seed}: ok ({} transitions, {} failovers checked)",
-                    r.transitions, r.failovers_checked
-                );
-                ExitCode::SUCCESS
-            }
-            Err(violations) => {
-                for v in violations {
-                    println!("{v}");
-                }
-                ExitCode::FAILURE
-            }
-        };
+        if violations.is_empty() {
+            println!(
+                "seed {seed}: ok ({} transitions, {} failovers checked)",
+                report.transitions, report.failovers_checked
+            );
+            return ExitCode::SUCCESS;
+        }
+        for v in violations {
+            println!("{v}");
+        }
+        return ExitCode::FAILURE;
     }
     let started = Instant::now();
     let mut failed = 0u64;
     let mut transitions = 0usize;
     let mut failovers = 0usize;
     for seed in args.first..args.first.saturating_add(args.count) {
-        match run_seed(seed, &config, false) {
-            Ok(r) => {
-                transitions += r.transitions;
-                failovers += r.failovers_checked;
-            }
-            Err(violations) => {
-                failed += 1;
-                for v in violations {
-                    println!("{v}");
-                }
+        let (r, violations) = run_seed(seed, &config, false);
+        transitions += r.transitions;
+        failovers += r.failovers_checked;
+        if !violations.is_empty() {
+            failed += 1;
+            for v in violations {
+                println!("{v}");
             }
         }
         if (seed - args.first + 1) % 10_000 == 0 {
