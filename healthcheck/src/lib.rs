@@ -36,4 +36,4 @@ pub mod keepalived;
 #[doc(hidden)]
 pub mod fuzz_api;
 
-pub use checker::Checker;
+pub use checker::{Checker, ExternalVerdict};

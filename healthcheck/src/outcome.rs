@@ -110,6 +110,10 @@ pub enum FailureReason {
     /// Any other I/O error.
     #[error("i/o: {0}")]
     Io(String),
+    /// An external source of verdicts (a BFD session, for `BFD_CHECK`) reports down, or
+    /// has not reported yet.
+    #[error("external: {0}")]
+    External(String),
 }
 
 impl FailureReason {
@@ -135,6 +139,7 @@ impl FailureReason {
             FailureReason::Dns(_) => "dns",
             FailureReason::Unreachable => "unreachable",
             FailureReason::Io(_) => "io",
+            FailureReason::External(_) => "external",
         }
     }
 
