@@ -528,7 +528,6 @@ pub fn parse(text: &str) -> Result<Vec<DesiredService>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DestEntry, ServiceEntry};
 
     const RULES: &str = "\
 -A -t 10.0.0.5:0 -s wlc -p 300 -M 255.255.255.0
@@ -551,23 +550,7 @@ mod tests {
 ";
 
     fn snapshot(desired: Vec<DesiredService>) -> Snapshot {
-        Snapshot {
-            services: desired
-                .into_iter()
-                .map(|d| ServiceEntry {
-                    service: d.service,
-                    stats: Default::default(),
-                    dests: d
-                        .dests
-                        .into_iter()
-                        .map(|dest| DestEntry {
-                            dest,
-                            stats: Default::default(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
+        crate::reconcile::desired_snapshot(desired)
     }
 
     /// Output captured from `ipvsadm -Sn` (1.31, Linux 6.1) reads back and writes out

@@ -338,3 +338,27 @@ pub async fn apply(backend: &dyn IpvsBackend, ops: &[Op]) -> Result<(), ApplyErr
     }
     Ok(())
 }
+
+/// A desired table as a [`Snapshot`] with zeroed stats: what the kernel would report right
+/// after the table was programmed. Handy for tests and for printing a desired table as
+/// `ipvsadm` rules.
+pub fn desired_snapshot(desired: Vec<DesiredService>) -> crate::model::Snapshot {
+    use crate::model::{DestEntry, ServiceEntry, Snapshot};
+    Snapshot {
+        services: desired
+            .into_iter()
+            .map(|d| ServiceEntry {
+                service: d.service,
+                stats: Default::default(),
+                dests: d
+                    .dests
+                    .into_iter()
+                    .map(|dest| DestEntry {
+                        dest,
+                        stats: Default::default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}

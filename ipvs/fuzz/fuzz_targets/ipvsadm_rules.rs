@@ -3,29 +3,9 @@
 #![no_main]
 
 use ha_ipvs::ipvsadm;
-use ha_ipvs::model::{DestEntry, ServiceEntry, Snapshot};
-use ha_ipvs::reconcile::DesiredService;
+use ha_ipvs::reconcile::desired_snapshot as snapshot;
 use libfuzzer_sys::fuzz_target;
 
-fn snapshot(desired: Vec<DesiredService>) -> Snapshot {
-    Snapshot {
-        services: desired
-            .into_iter()
-            .map(|d| ServiceEntry {
-                service: d.service,
-                stats: Default::default(),
-                dests: d
-                    .dests
-                    .into_iter()
-                    .map(|dest| DestEntry {
-                        dest,
-                        stats: Default::default(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
