@@ -14,7 +14,10 @@
 //! or, when that is zero (the peer has not heard us yet), by its addresses: (source,
 //! destination, single hop or multihop), where multihop is recognised by UDP destination
 //! port 4784, and for a single-hop session bound to an interface, the arrival interface.
-//! IPv4-mapped IPv6 addresses are treated as the IPv4 addresses they carry.
+//! IPv4-mapped IPv6 addresses are treated as the IPv4 addresses they carry. A session
+//! whose local address is unspecified (`0.0.0.0` or `::`, e.g. a keepalived
+//! `bfd_instance` without `source_ip`) matches packets sent to any local address, when no
+//! session names that address.
 //!
 //! # Timers
 //!
@@ -30,7 +33,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ha_core::rng::{BoxRng, RngCore, below};
@@ -529,7 +532,19 @@ impl Engine {
                 local: meta.destination.to_canonical(),
                 multihop: meta.destination_port == Some(MULTIHOP_PORT),
             };
-            let discr = by_addr.get(&key).ok_or(DropReason::NoSession)?;
+            // A session without a local address (unspecified) takes packets sent to
+            // any of ours.
+            let wildcard = AddrKey {
+                local: match key.local {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                },
+                ..key
+            };
+            let discr = by_addr
+                .get(&key)
+                .or_else(|| by_addr.get(&wildcard))
+                .ok_or(DropReason::NoSession)?;
             let session = sessions.get_mut(discr).ok_or(DropReason::NoSession)?;
             if !session.cfg.hop.is_multihop()
                 && session.cfg.interface.is_some_and(|i| i != meta.interface)

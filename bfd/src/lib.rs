@@ -8,6 +8,8 @@
 //!   machine with diagnostics, Poll/Final timer changes, jittered transmission, detection,
 //!   AdminDown, the passive role, a peer's Demand mode, single hop and multihop, IPv4 and
 //!   IPv6. It never reads a clock, touches a socket or uses ambient randomness.
+//! - [`keepalived`]: the mapping of keepalived.conf's `bfd_instance` blocks onto
+//!   [`SessionConfig`]s.
 //! - [`DropCounters`]: every discarded packet is counted under one [`DropReason`].
 //! - `linux` (feature `linux`, on by default): UDP sockets for the engine under the
 //!   ha-core tokio driver, with received TTL / destination via `recvmsg` control
@@ -75,6 +77,7 @@
 pub mod auth;
 pub mod counters;
 pub mod engine;
+pub mod keepalived;
 pub mod packet;
 pub mod session;
 

@@ -79,7 +79,9 @@ impl Hop {
 pub struct SessionConfig {
     /// The application's name for the session.
     pub id: SessionId,
-    /// Our address: the source of our packets and the destination of the peer's.
+    /// Our address: the source of our packets and the destination of the peer's. The
+    /// unspecified address (`0.0.0.0`, `::`) lets routing choose the source and accepts
+    /// the peer's packets at any local address.
     pub local: IpAddr,
     /// The peer's address.
     pub remote: IpAddr,
@@ -613,7 +615,8 @@ impl Session {
         Transmit {
             destination: self.cfg.remote,
             destination_port: Some(self.cfg.hop.port()),
-            source: Some(self.cfg.local),
+            // Unspecified: routing chooses the source address.
+            source: (!self.cfg.local.is_unspecified()).then_some(self.cfg.local),
             source_port: Some(self.source_port),
             interface: self.cfg.interface,
             ttl: TTL_SECURITY,

@@ -931,3 +931,49 @@ fn rfc5880_6_8_6_peer_restart_is_seen_by_address() {
         p.nodes[1].engine.session(ID).unwrap().local_discriminator
     );
 }
+
+/// A session without a local address (keepalived's `bfd_instance` without `source_ip`):
+/// routing picks the source, and the peer's first packets match it at any local address,
+/// unless a session names that address.
+#[test]
+fn unspecified_local_address_is_a_wildcard() {
+    let mut e = Engine::new(ha_core::rng::seeded(5));
+    let mut c = SessionConfig::single_hop(ID, ip("0.0.0.0"), ip("10.0.0.2"));
+    c.desired_min_tx = FAST;
+    c.required_min_rx = FAST;
+    e.handle_command(Instant::ZERO, Command::AddSession { config: c });
+    let mut exact = SessionConfig::single_hop(SessionId(2), ip("10.0.0.7"), ip("10.0.0.2"));
+    exact.desired_min_tx = FAST;
+    e.handle_command(Instant::ZERO, Command::AddSession { config: exact });
+    while e.poll_event().is_some() {}
+    let mut buf = Vec::new();
+    let mut sources = Vec::new();
+    while let Some(t) = e.poll_transmit(Instant::ZERO, &mut buf) {
+        sources.push(t.source);
+        buf.clear();
+    }
+    assert!(sources.contains(&None), "{sources:?}");
+    assert!(sources.contains(&Some(ip("10.0.0.7"))), "{sources:?}");
+
+    let now = Instant::from_millis(10);
+    e.handle_packet(
+        now,
+        &meta(255, "10.0.0.2", "10.0.0.1"),
+        &bytes(&peer_packet(State::Down, 0)),
+    );
+    assert_eq!(e.session(ID).unwrap().state, State::Init);
+    // The exact session keeps its own address.
+    e.handle_packet(
+        now,
+        &meta(255, "10.0.0.2", "10.0.0.7"),
+        &bytes(&peer_packet(State::Down, 0)),
+    );
+    assert_eq!(e.session(SessionId(2)).unwrap().state, State::Init);
+    // Other families do not match.
+    e.handle_packet(
+        now,
+        &meta(255, "2001:db8::2", "2001:db8::1"),
+        &bytes(&peer_packet(State::Down, 0)),
+    );
+    assert_eq!(e.drop_counters().get(DropReason::NoSession), 1);
+}
