@@ -17,6 +17,8 @@
 //! - [`reconcile`]: desired vs actual → minimal ordered operations, with optional
 //!   graceful drain.
 //! - [`ipvsadm`]: the `ipvsadm -S` / `-R` rule format, written and read.
+//! - [`keepalived`]: keepalived.conf's `virtual_server`, `virtual_server_group` and
+//!   `lvs_*` global keywords mapped onto pools, sync daemon and timeouts.
 //! - [`pool`]: health verdicts → desired service, with quorum, hysteresis, sorry server,
 //!   inhibit-on-failure, alpha, omega and slow start.
 //!
@@ -73,6 +75,7 @@ pub mod backend;
 pub mod client;
 pub mod fake;
 pub mod ipvsadm;
+pub mod keepalived;
 pub mod model;
 pub mod packet;
 pub mod pool;
