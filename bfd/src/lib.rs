@@ -13,7 +13,7 @@
 //! - [`DropCounters`]: every discarded packet is counted under one [`DropReason`].
 //! - `linux` (feature `linux`, on by default): UDP sockets for the engine under the
 //!   ha-core tokio driver, with received TTL / destination via `recvmsg` control
-//!   messages and kernel TTL security (`IP_MINTTL`).
+//!   messages and a TTL floor per socket (255 for single hop).
 //!
 //! # Unsafe code
 //!

@@ -7,11 +7,13 @@
 //!   UDP 3784 (single hop, RFC 5881) and 4784 (multihop, RFC 5883). Each asks the kernel
 //!   for the received TTL / hop limit and the destination address and interface
 //!   (`IP_RECVTTL` + `IP_PKTINFO`, `IPV6_RECVHOPLIMIT` + `IPV6_RECVPKTINFO`), which the
-//!   engine needs for demultiplexing and the TTL check. The single-hop sockets set
-//!   `IP_MINTTL` / `IPV6_MINHOPCOUNT` to 255 so the kernel drops spoofed off-link packets
-//!   before they cost us a wake-up; the multihop sockets use
-//!   [`ListenConfig::multihop_min_ttl`] (the engine still checks each session's own
-//!   minimum). IPv6 sockets are `IPV6_V6ONLY`.
+//!   engine needs for demultiplexing and the TTL check. Each socket has a floor: 255 on
+//!   the single-hop sockets, [`ListenConfig::multihop_min_ttl`] on the multihop ones
+//!   (the engine still checks each session's own minimum). Datagrams below the floor
+//!   are dropped here and counted ([`UdpIo::ttl_dropped`]), never handed to the engine.
+//!   The floor is also set as `IP_MINTTL` / `IPV6_MINHOPCOUNT`, but Linux (checked on
+//!   6.18) enforces those for TCP only: a UDP socket still receives every datagram, so
+//!   the check in user space is the one that counts. IPv6 sockets are `IPV6_V6ONLY`.
 //! - **Send**: one socket per (source address, source port, interface), created on the
 //!   first packet a session sends and bound to that address and port, so every session
 //!   keeps its own source port in 49152–65535 as RFC 5881 section 4 asks, with TTL / hop
@@ -129,13 +131,13 @@ pub struct ListenConfig {
     pub ipv4: bool,
     /// Listen on IPv6.
     pub ipv6: bool,
-    /// Listen on UDP 3784 (single hop), with a kernel minimum TTL of 255.
+    /// Listen on UDP 3784 (single hop), accepting TTL / hop limit 255 only.
     pub single_hop: bool,
     /// Listen on UDP 4784 (multihop).
     pub multihop: bool,
-    /// The kernel's minimum TTL / hop limit on the multihop sockets (`IP_MINTTL`,
-    /// `IPV6_MINHOPCOUNT`); 0 or 1 leaves the check to each session's
-    /// [`Hop::MultiHop`](crate::Hop::MultiHop) `min_ttl`.
+    /// The smallest TTL / hop limit the multihop sockets accept (checked on every
+    /// datagram, and set as `IP_MINTTL` / `IPV6_MINHOPCOUNT`); 0 or 1 leaves the check to
+    /// each session's [`Hop::MultiHop`](crate::Hop::MultiHop) `min_ttl`.
     pub multihop_min_ttl: u8,
     /// The kernel receive buffer of each receive socket, in bytes (`SO_RCVBUFFORCE` when
     /// permitted, else `SO_RCVBUF`, which the kernel caps at `net.core.rmem_max`); `None`
@@ -167,6 +169,8 @@ pub const DEFAULT_RECEIVE_BUFFER: usize = 4 << 20;
 struct RxSocket {
     socket: UdpSocket,
     port: u16,
+    /// Datagrams with a smaller TTL / hop limit are dropped (0 or 1: no floor).
+    min_ttl: u8,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -189,6 +193,7 @@ pub struct UdpIo {
     tx: HashMap<TxKey, TxSocket>,
     next_rx: usize,
     truncated: u64,
+    ttl_dropped: u64,
 }
 
 impl std::fmt::Debug for UdpIo {
@@ -272,6 +277,7 @@ fn open_rx(
     Ok(RxSocket {
         socket: register(socket)?,
         port,
+        min_ttl,
     })
 }
 
@@ -350,6 +356,7 @@ impl UdpIo {
             tx: HashMap::new(),
             next_rx: 0,
             truncated: 0,
+            ttl_dropped: 0,
         })
     }
 
@@ -369,6 +376,13 @@ impl UdpIo {
     /// Datagrams dropped because they were larger than the receive buffer.
     pub fn truncated(&self) -> u64 {
         self.truncated
+    }
+
+    /// Datagrams dropped because they arrived with a TTL / hop limit below their
+    /// socket's floor (255 on UDP 3784, [`ListenConfig::multihop_min_ttl`] on 4784), or
+    /// without one.
+    pub fn ttl_dropped(&self) -> u64 {
+        self.ttl_dropped
     }
 
     fn tx_socket(&mut self, transmit: &Transmit) -> Result<&TxSocket, LinuxError> {
@@ -428,6 +442,13 @@ impl PacketIo for UdpIo {
                 continue;
             }
             let port = self.rx[index].port;
+            let min_ttl = self.rx[index].min_ttl;
+            // No control message: report 0, which no session accepts.
+            let ttl = got.ttl.unwrap_or(0);
+            if min_ttl > 1 && ttl < min_ttl {
+                self.ttl_dropped += 1;
+                continue;
+            }
             let source = got.source.ip().to_canonical();
             let destination =
                 got.destination
@@ -443,8 +464,7 @@ impl PacketIo for UdpIo {
                 source_port: Some(got.source.port()),
                 destination_port: Some(port),
                 interface: IfIndex(got.ifindex),
-                // No control message: report 0, which no session accepts.
-                ttl: got.ttl.unwrap_or(0),
+                ttl,
                 cast: Cast::of(destination),
             };
             return Ok((got.len, meta));

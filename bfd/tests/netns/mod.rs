@@ -2,7 +2,8 @@
 //!
 //! [`Lab`] makes namespaces `<prefix>1..N` joined by a bridge in its own namespace
 //! `<prefix>br`, with `10.99.0.i/24` and `fd99::i/64` on `eth0` **inside** the namespaces
-//! only; the host's namespace is never touched. Names are unique per test and process.
+//! only; the host's namespace is never touched. [`Lab::routed`] makes three namespaces in
+//! a line with a forwarding router in the middle, for multihop. Names are unique per test and process.
 //! Dropping the lab (also while unwinding from a panic) kills every process group it
 //! started and deletes every namespace it created.
 //!
@@ -127,6 +128,109 @@ impl Lab {
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
         }
         lab
+    }
+
+    /// Three namespaces routed in a line, for multihop (RFC 5883): `<prefix>1` (A) —
+    /// `<prefix>2` (R, a router that forwards) — `<prefix>3` (B), no bridge. A's `eth0` is
+    /// `10.99.1.1/24` and `fd99:1::1/64`, R's `eth1` `.254` / `::fe` of the same subnets
+    /// and its `eth2` `10.99.2.254/24` and `fd99:2::fe/64`, B's `eth0` `10.99.2.2/24` and
+    /// `fd99:2::2/64`. A and B route everything via R, so every packet between them
+    /// crosses one router and arrives with its TTL / hop limit decremented once.
+    /// [`routed_ip`](Self::routed_ip) names the addresses.
+    pub fn routed(tag: &str) -> Lab {
+        let prefix = format!("hb{tag}{}x", std::process::id());
+        let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let lab = Lab {
+            prefix,
+            n: 3,
+            created: Mutex::new(Vec::new()),
+            children: Mutex::new(Vec::new()),
+            dir,
+        };
+        let (a, r, b) = (lab.ns(1), lab.ns(2), lab.ns(3));
+        for ns in [&a, &r, &b] {
+            lab.add_ns(ns);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        // Each veth pair is created inside R with its other end placed in A or B at
+        // once, so the host's namespace never holds one of these interfaces.
+        run(&[
+            "ip", "-n", &r, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
+            &a,
+        ]);
+        run(&[
+            "ip", "-n", &r, "link", "add", "eth2", "type", "veth", "peer", "name", "eth0", "netns",
+            &b,
+        ]);
+        let addrs: [(&str, &str, &str, &str); 4] = [
+            (&a, "eth0", "10.99.1.1/24", "fd99:1::1/64"),
+            (&r, "eth1", "10.99.1.254/24", "fd99:1::fe/64"),
+            (&r, "eth2", "10.99.2.254/24", "fd99:2::fe/64"),
+            (&b, "eth0", "10.99.2.2/24", "fd99:2::2/64"),
+        ];
+        for (ns, dev, v4, v6) in addrs {
+            run(&["ip", "-n", ns, "addr", "add", v4, "dev", dev]);
+            run(&["ip", "-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
+            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        lab.exec(2, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        lab.exec(2, &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+        run(&[
+            "ip",
+            "-n",
+            &a,
+            "route",
+            "add",
+            "10.99.2.0/24",
+            "via",
+            "10.99.1.254",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &b,
+            "route",
+            "add",
+            "10.99.1.0/24",
+            "via",
+            "10.99.2.254",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &a,
+            "-6",
+            "route",
+            "add",
+            "fd99:2::/64",
+            "via",
+            "fd99:1::fe",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &b,
+            "-6",
+            "route",
+            "add",
+            "fd99:1::/64",
+            "via",
+            "fd99:2::fe",
+        ]);
+        lab
+    }
+
+    /// In a [`routed`](Self::routed) lab: the address of A (`end` 1) or B (`end` 3).
+    pub fn routed_ip(&self, end: usize, v6: bool) -> IpAddr {
+        match (end, v6) {
+            (1, false) => IpAddr::V4(Ipv4Addr::new(10, 99, 1, 1)),
+            (1, true) => IpAddr::V6(Ipv6Addr::new(0xfd99, 1, 0, 0, 0, 0, 0, 1)),
+            (3, false) => IpAddr::V4(Ipv4Addr::new(10, 99, 2, 2)),
+            (3, true) => IpAddr::V6(Ipv6Addr::new(0xfd99, 2, 0, 0, 0, 0, 0, 2)),
+            _ => panic!("routed labs have ends 1 and 3"),
+        }
     }
 
     fn add_ns(&self, name: &str) {
