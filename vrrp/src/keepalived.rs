@@ -177,6 +177,11 @@ pub struct InstanceExtras {
     pub excluded: Vec<(IpAddr, u8)>,
     /// Notify scripts.
     pub notify: Notify,
+    /// `use_vmac [NAME]`: send through a macvlan with the virtual MAC; `Some(None)`
+    /// takes the default name.
+    pub vmac: Option<Option<String>>,
+    /// `dont_track_primary`: the instance's own interface going down does not fault it.
+    pub dont_track_primary: bool,
 }
 
 /// Everything VRRP-related in a keepalived.conf.
@@ -516,6 +521,8 @@ fn instance(
     let mut accept = !defaults.strict;
     let mut native_ipv6 = false;
     let mut strict = defaults.strict;
+    let mut vmac = None;
+    let mut dont_track_primary = false;
     for c in &node.children {
         match c.keyword.as_str() {
             "state" => {
@@ -632,7 +639,19 @@ fn instance(
             "no_accept" => accept = false,
             "native_ipv6" => native_ipv6 = true,
             "strict_mode" => strict = on_off(c)?,
-            "dont_track_primary" | "debug" | "smtp_alert" | "notify_master_rx_lower_pri" => {
+            "use_vmac" => {
+                let name = c.arg().map(str::to_string);
+                if name.as_ref().is_some_and(|n| n.is_empty() || n.len() > 15) {
+                    return Err(error(c, "use_vmac: not a valid interface name"));
+                }
+                vmac = Some(name);
+            }
+            "vmac_xmit_base" => warnings.push(Warning {
+                span: c.span.clone(),
+                message: "vmac_xmit_base not supported: adverts are sent from the VMAC".into(),
+            }),
+            "dont_track_primary" => dont_track_primary = true,
+            "debug" | "smtp_alert" | "notify_master_rx_lower_pri" => {
                 warnings.push(Warning {
                     span: c.span.clone(),
                     message: format!("{} is accepted but has no effect yet", c.keyword),
@@ -716,6 +735,8 @@ fn instance(
         prefixes: vips,
         excluded,
         notify,
+        vmac,
+        dont_track_primary,
     };
     Ok((config, extras))
 }
@@ -832,12 +853,12 @@ vrrp_sync_group VG_1 {
 
     #[test]
     fn unknown_keywords_are_warnings_with_location() {
-        let v = mapped("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.9\n }\n use_vmac\n frobnicate 3\n}\nmystery_section {\n}\n").unwrap();
+        let v = mapped("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.9\n }\n no_such_option\n frobnicate 3\n}\nmystery_section {\n}\n").unwrap();
         let msgs: Vec<String> = v.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
             msgs,
             vec![
-                "<string>:7:2: vrrp_instance: unsupported keyword use_vmac",
+                "<string>:7:2: vrrp_instance: unsupported keyword no_such_option",
                 "<string>:8:2: vrrp_instance: unsupported keyword frobnicate",
                 "<string>:10:1: unknown section mystery_section",
             ]

@@ -83,6 +83,25 @@ impl SyncGroup {
         self.config.members.iter().any(|m| m == instance)
     }
 
+    /// Adds a member (an instance started after the group). Returns false if it already
+    /// was one.
+    pub fn add_member(&mut self, instance: &str) -> bool {
+        if self.contains(instance) {
+            return false;
+        }
+        self.config.members.push(instance.to_string());
+        true
+    }
+
+    /// Removes a member (an instance that stopped), so the others no longer wait for it
+    /// to become Master. Call [`SyncGroup::reconcile`] afterwards: a fault the removed
+    /// member caused is lifted there. Returns false if it was not a member.
+    pub fn remove_member(&mut self, instance: &str) -> bool {
+        let before = self.config.members.len();
+        self.config.members.retain(|m| m != instance);
+        self.config.members.len() != before
+    }
+
     /// The fault the group imposes on its members, if any (its cause).
     pub fn imposed_fault(&self) -> Option<&str> {
         self.imposed_fault.as_deref()

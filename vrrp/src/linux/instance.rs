@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ha_core::IfIndex;
 use ha_core::driver::{Driver, DriverError, DriverEvent, DriverHandle, DriverStopped, EventStream};
 use ha_core::track::{TrackSpec, TrackState, TrackWeight};
+use ha_core::{Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -15,6 +15,7 @@ use super::garp::{GarpSocket, Mac};
 use super::netlink::{AddOutcome, LinkMonitor, Netlink, NetlinkError, RemoveOutcome};
 use super::socket::{Framing, RawVrrpSocket, SocketCounters, SocketError};
 use super::sysctl;
+use crate::sync::MemberView;
 use crate::{AuthConfig, Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
 
 /// Configuration of one [`Instance`].
@@ -36,6 +37,13 @@ pub struct InstanceConfig {
     pub track_own_interface: bool,
     /// Send through a virtual-MAC interface (keepalived's `use_vmac`).
     pub vmac: Option<VmacConfig>,
+    /// Prefix lengths of individual virtual addresses, overriding
+    /// [`InstanceConfig::prefix_len`] for those addresses (keepalived's
+    /// `192.0.2.10/24` form).
+    pub address_prefixes: Vec<(IpAddr, u8)>,
+    /// Addresses added and removed with the virtual addresses but not advertised
+    /// (keepalived's `virtual_ipaddress_excluded`), with their prefix lengths.
+    pub excluded_addresses: Vec<(IpAddr, u8)>,
 }
 
 /// A VMAC: a macvlan (private mode) on the instance's interface with the VRRP virtual MAC
@@ -65,6 +73,8 @@ impl InstanceConfig {
             prefix_len: None,
             track_own_interface: true,
             vmac: None,
+            address_prefixes: Vec::new(),
+            excluded_addresses: Vec::new(),
         }
     }
 }
@@ -194,9 +204,10 @@ pub struct Instance {
     vmac: Option<VmacState>,
     /// Where the virtual addresses go (the VMAC when there is one).
     ifindex: IfIndex,
-    prefix_len: u8,
-    driver: Driver<Router, RawVrrpSocket>,
-    events: EventStream<Event>,
+    addresses: AddressPlan,
+    driver: Driver<MemberRouter, RawVrrpSocket>,
+    events: EventStream<MemberOutput>,
+    sync: Option<SyncTap>,
     netlink: Netlink,
     garp: GarpSocket,
     observer: mpsc::UnboundedSender<InstanceEvent>,
@@ -218,12 +229,30 @@ impl Instance {
         ),
         InstanceError,
     > {
+        Self::start_inner(config, false).await
+    }
+
+    /// [`Instance::start`], with the router made a sync-group member when `sync_member`
+    /// (it then reports [`Event::WantMaster`] instead of taking over alone).
+    pub(crate) async fn start_inner(
+        config: InstanceConfig,
+        sync_member: bool,
+    ) -> Result<
+        (
+            Instance,
+            InstanceHandle,
+            mpsc::UnboundedReceiver<InstanceEvent>,
+        ),
+        InstanceError,
+    > {
         let InstanceConfig {
             interface,
             mut router,
             prefix_len,
             track_own_interface,
             vmac,
+            address_prefixes,
+            excluded_addresses,
         } = config;
         let netlink = Netlink::connect()?;
         let link = netlink.link_by_name(&interface).await?;
@@ -306,11 +335,15 @@ impl Instance {
         };
         let (observer, observed) = mpsc::unbounded_channel();
         let name = router.name.clone();
-        let prefix_len = prefix_len.unwrap_or(if router.primary_address.is_ipv4() {
-            32
-        } else {
-            128
-        });
+        let addresses = AddressPlan {
+            default_prefix: prefix_len.unwrap_or(if router.primary_address.is_ipv4() {
+                32
+            } else {
+                128
+            }),
+            prefixes: address_prefixes,
+            excluded: excluded_addresses,
+        };
         let rest = async {
             let socket = RawVrrpSocket::open_split(
                 &interface,
@@ -329,7 +362,7 @@ impl Instance {
             // A new instance owns no virtual address yet: remove any left behind (by a
             // crash, say) before it starts, as keepalived does, so a Backup never holds
             // them.
-            for &address in &router.virtual_addresses {
+            for (address, prefix_len) in addresses.all(&router.virtual_addresses) {
                 if netlink
                     .remove_address(vip_index, address, prefix_len)
                     .await?
@@ -352,7 +385,9 @@ impl Instance {
         };
         let counters = socket.counters();
         let clock = ha_core::driver::Clock::new();
-        let endpoint = Router::new(router, clock.now())?;
+        let mut endpoint = Router::new(router, clock.now())?;
+        endpoint.set_sync_member(sync_member);
+        let endpoint = MemberRouter::new(endpoint);
         let (mut driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
         // VRRP's Master_Down_Interval is specified to the microsecond and keepalived meets
         // it; tokio alone would fire up to a millisecond late.
@@ -366,9 +401,10 @@ impl Instance {
                 commands: handle.clone(),
                 vmac,
                 ifindex: vip_index,
-                prefix_len,
+                addresses,
                 driver,
                 events,
+                sync: None,
                 netlink,
                 garp,
                 observer,
@@ -384,6 +420,20 @@ impl Instance {
         std::sync::Arc::clone(&self.counters)
     }
 
+    /// Has the router's member views and its transitions reported to `tap` as soon as the
+    /// driver produces them, ahead of the applier (which may be busy with netlink or a
+    /// gratuitous ARP burst): what a sync group needs to decide quickly.
+    pub(crate) fn set_sync_tap(&mut self, tap: SyncTap) {
+        self.sync = Some(tap);
+    }
+
+    /// A handle to this instance (as [`Instance::start`] returned).
+    pub(crate) fn commands_handle(&self) -> InstanceHandle {
+        InstanceHandle {
+            driver: self.commands.clone(),
+        }
+    }
+
     /// Runs until [`InstanceHandle::shutdown`] or [`InstanceHandle::stop`]; every event
     /// the router produced is applied before this returns the router.
     pub async fn run(self) -> Result<Router, InstanceError> {
@@ -394,24 +444,59 @@ impl Instance {
             commands,
             vmac,
             ifindex,
-            prefix_len,
+            addresses,
             driver,
             mut events,
+            sync,
             netlink,
             garp,
             observer,
             counters: _,
         } = self;
+        let (apply_tx, mut apply_rx) = mpsc::unbounded_channel();
+        // Splits the driver's output: member views and transitions go to the sync tap at
+        // once, router events to the applier in order.
+        let splitter = async move {
+            while let Some(event) = events.recv().await {
+                let event = match event {
+                    DriverEvent::Endpoint(MemberOutput::View(view)) => {
+                        if let Some(tap) = &sync {
+                            (tap.0)(MemberOutput::View(view));
+                        }
+                        continue;
+                    }
+                    DriverEvent::Endpoint(MemberOutput::Router(event)) => {
+                        if let Some(tap) = &sync {
+                            if matches!(
+                                event,
+                                Event::StateChanged { .. } | Event::WantMaster { .. }
+                            ) {
+                                (tap.0)(MemberOutput::Router(event.clone()));
+                            }
+                        }
+                        DriverEvent::Endpoint(event)
+                    }
+                    DriverEvent::SendFailed { transmit, error } => {
+                        DriverEvent::SendFailed { transmit, error }
+                    }
+                    DriverEvent::RecvFailed { error } => DriverEvent::RecvFailed { error },
+                    DriverEvent::LateTimer { late } => DriverEvent::LateTimer { late },
+                };
+                if apply_tx.send(event).is_err() {
+                    break;
+                }
+            }
+        };
         let applier = async {
             let applier = Applier {
                 name: &name,
                 ifindex,
-                prefix_len,
+                addresses: &addresses,
                 netlink: &netlink,
                 garp: &garp,
                 observer: &observer,
             };
-            while let Some(event) = events.recv().await {
+            while let Some(event) = apply_rx.recv().await {
                 applier.apply(event).await;
             }
         };
@@ -422,12 +507,124 @@ impl Instance {
                 () = links => unreachable!("the link watcher never ends"),
             }
         };
-        let (result, ()) = tokio::join!(driver, applier);
+        let (result, (), ()) = tokio::join!(driver, splitter, applier);
         if let Some(vmac) = vmac {
             vmac.teardown(&name, &netlink, &observer).await;
         }
         info!(instance = %name, "VRRP instance stopped");
-        Ok(result?)
+        Ok(result?.router)
+    }
+}
+
+/// Which addresses an instance adds when Master, with their prefix lengths.
+#[derive(Debug)]
+struct AddressPlan {
+    default_prefix: u8,
+    prefixes: Vec<(IpAddr, u8)>,
+    excluded: Vec<(IpAddr, u8)>,
+}
+
+impl AddressPlan {
+    fn prefix_of(&self, address: IpAddr) -> u8 {
+        self.prefixes
+            .iter()
+            .find(|(a, _)| *a == address)
+            .map_or(self.default_prefix, |(_, p)| *p)
+    }
+
+    /// The virtual addresses with their prefixes, then the excluded addresses.
+    fn all(&self, virtual_addresses: &[IpAddr]) -> Vec<(IpAddr, u8)> {
+        virtual_addresses
+            .iter()
+            .map(|&a| (a, self.prefix_of(a)))
+            .chain(
+                self.excluded
+                    .iter()
+                    .copied()
+                    .filter(|(a, _)| !virtual_addresses.contains(a)),
+            )
+            .collect()
+    }
+}
+
+/// Receives a sync-group member's views and transitions (see [`Instance::set_sync_tap`]).
+pub(crate) struct SyncTap(pub(crate) Box<dyn Fn(MemberOutput) + Send + Sync>);
+
+impl std::fmt::Debug for SyncTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncTap")
+    }
+}
+
+/// What the driver's endpoint reports.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum MemberOutput {
+    /// The router's [`MemberView`] changed. Reported before the events of the same input,
+    /// so whoever handles those events already knows the view after them (as a sync
+    /// group expects).
+    View(MemberView),
+    /// An event of the router.
+    Router(Event),
+}
+
+/// The [`Router`] as the driver runs it: it also reports its sync-group [`MemberView`]
+/// whenever it changes, including changes without an event (a member's own fault
+/// clearing while its group still holds it in FAULT).
+#[derive(Debug)]
+pub(crate) struct MemberRouter {
+    router: Router,
+    reported: Option<MemberView>,
+}
+
+impl MemberRouter {
+    /// Wraps `router`.
+    pub(crate) fn new(router: Router) -> Self {
+        MemberRouter {
+            router,
+            reported: None,
+        }
+    }
+
+    pub(crate) fn view(&self) -> MemberView {
+        MemberView {
+            state: self.router.state(),
+            wants_master: self.router.wants_master(),
+            own_fault: self.router.has_own_fault(),
+        }
+    }
+}
+
+impl Endpoint for MemberRouter {
+    type Command = Command;
+    type Event = MemberOutput;
+
+    fn handle_packet(&mut self, now: Instant, meta: &RecvMeta, payload: &[u8]) {
+        self.router.handle_packet(now, meta, payload);
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        self.router.handle_command(now, command);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.router.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.router.poll_transmit(now, buf)
+    }
+
+    fn poll_event(&mut self) -> Option<MemberOutput> {
+        let view = self.view();
+        if self.reported != Some(view) {
+            self.reported = Some(view);
+            return Some(MemberOutput::View(view));
+        }
+        self.router.poll_event().map(MemberOutput::Router)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.router.poll_timeout()
     }
 }
 
@@ -601,7 +798,7 @@ async fn watch_links(
 struct Applier<'a> {
     name: &'a str,
     ifindex: IfIndex,
-    prefix_len: u8,
+    addresses: &'a AddressPlan,
     netlink: &'a Netlink,
     garp: &'a GarpSocket,
     observer: &'a mpsc::UnboundedSender<InstanceEvent>,
@@ -654,10 +851,10 @@ impl Applier<'_> {
                 info!(instance = %self.name, vrid = vrid.get(), %from, %to, ?reason, priority = priority.0, "VRRP transition");
             }
             Event::AddAddresses { addresses, .. } => {
-                for &address in addresses {
+                for (address, prefix_len) in self.addresses.all(addresses) {
                     match self
                         .netlink
-                        .add_address(self.ifindex, address, self.prefix_len)
+                        .add_address(self.ifindex, address, prefix_len)
                         .await
                     {
                         Ok(AddOutcome::Added) => {
@@ -671,10 +868,10 @@ impl Applier<'_> {
                 }
             }
             Event::RemoveAddresses { addresses, .. } => {
-                for &address in addresses {
+                for (address, prefix_len) in self.addresses.all(addresses) {
                     match self
                         .netlink
-                        .remove_address(self.ifindex, address, self.prefix_len)
+                        .remove_address(self.ifindex, address, prefix_len)
                         .await
                     {
                         Ok(RemoveOutcome::Removed) => {

@@ -10,7 +10,9 @@
 //! - VMAC ([`VmacConfig`]): a macvlan with the virtual MAC and keepalived's sysctls;
 //! - [`LinkMonitor`]: link-state changes feeding tracked interfaces (`if:<name>`);
 //! - [`Instance`]: ties them together around [`ha_core::driver::Driver`] and applies the
-//!   router's events in order.
+//!   router's events in order;
+//! - [`InstanceSet`]: several instances with keepalived's sync groups, one ordered event
+//!   stream, and instances added and removed at runtime.
 //!
 //! # Unsafe code
 //!
@@ -24,13 +26,16 @@
 //! Raw and packet sockets need `CAP_NET_RAW`, address changes `CAP_NET_ADMIN`. Everything
 //! acts in the network namespace of the calling thread.
 
+mod config;
 mod garp;
 mod instance;
 mod netlink;
+mod set;
 mod socket;
 mod sys;
 pub mod sysctl;
 
+pub use config::instance_configs;
 pub use garp::{GarpSocket, Mac, gratuitous_arp, unsolicited_na};
 pub use instance::{
     Instance, InstanceConfig, InstanceError, InstanceEvent, InstanceHandle, VmacConfig,
@@ -40,6 +45,7 @@ pub use netlink::{
     AddOutcome, InterfaceAddress, LinkChange, LinkInfo, LinkMonitor, Netlink, NetlinkError,
     RemoveOutcome,
 };
+pub use set::{InstanceSet, InstanceSetError, InstanceSetHandle, SetEvent};
 pub use socket::{
     Framing, IPPROTO_AH, IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError,
     parse_ipv4_header,

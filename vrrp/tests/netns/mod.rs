@@ -21,8 +21,8 @@ use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ha_vrrp::linux::{Instance, InstanceConfig, InstanceEvent};
-use ha_vrrp::{Command as RouterCommand, Event, RouterConfig, State};
+use ha_vrrp::linux::{Instance, InstanceConfig, InstanceEvent, InstanceSet, SetEvent};
+use ha_vrrp::{Command as RouterCommand, Event, RouterConfig, State, SyncGroupConfig};
 
 /// True when running as root; otherwise prints why the test is skipped.
 pub fn root_or_skip(test: &str) -> bool {
@@ -472,6 +472,213 @@ impl OurRouter {
 impl Drop for OurRouter {
     fn drop(&mut self) {
         let _ = self.ctl.send(Ctl::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+enum SetCtl {
+    Command(String, RouterCommand),
+    Add(Box<InstanceConfig>, std_mpsc::Sender<Result<(), String>>),
+    Remove(String, std_mpsc::Sender<Result<(), String>>),
+    Shutdown,
+}
+
+/// An [`InstanceSet`] running in a namespace on its own thread.
+pub struct OurSet {
+    ctl: tokio::sync::mpsc::UnboundedSender<SetCtl>,
+    events: std_mpsc::Receiver<SetEvent>,
+    thread: Option<thread::JoinHandle<()>>,
+    /// Every event seen so far, with when it was seen.
+    pub log: Vec<(Instant, SetEvent)>,
+}
+
+impl OurSet {
+    /// Starts `configs` with sync `groups` in namespace `ns`.
+    pub fn start(ns: &str, configs: Vec<InstanceConfig>, groups: Vec<SyncGroupConfig>) -> OurSet {
+        let path = format!("/run/netns/{ns}");
+        let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = std_mpsc::channel();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
+        let thread = thread::Builder::new()
+            .name(format!("vrrpset-{ns}"))
+            .spawn(move || {
+                let file = File::open(&path).expect("namespace file");
+                rustix::thread::move_into_link_name_space(
+                    file.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("setns");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let (set, handle, mut events) = match InstanceSet::start(configs, groups).await
+                    {
+                        Ok(x) => x,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let run = tokio::spawn(set.run());
+                    let forward = tokio::spawn(async move {
+                        while let Some(e) = events.recv().await {
+                            if ev_tx.send(e).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    loop {
+                        match ctl_rx.recv().await {
+                            Some(SetCtl::Command(name, c)) => {
+                                let _ = handle.command(&name, c);
+                            }
+                            Some(SetCtl::Add(config, reply)) => {
+                                let _ = reply
+                                    .send(handle.add(*config).await.map_err(|e| e.to_string()));
+                            }
+                            Some(SetCtl::Remove(name, reply)) => {
+                                let _ = reply
+                                    .send(handle.remove(&name).await.map_err(|e| e.to_string()));
+                            }
+                            Some(SetCtl::Shutdown) | None => {
+                                handle.shutdown().await;
+                                break;
+                            }
+                        }
+                    }
+                    let _ = run.await;
+                    drop(handle);
+                    let _ = forward.await;
+                });
+            })
+            .expect("thread");
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("instance set in {ns} did not start: {e}"),
+            Err(e) => panic!("instance set in {ns} did not report: {e}"),
+        }
+        OurSet {
+            ctl: ctl_tx,
+            events: ev_rx,
+            thread: Some(thread),
+            log: Vec::new(),
+        }
+    }
+
+    /// Moves the events received so far into [`OurSet::log`].
+    pub fn drain(&mut self) {
+        while let Ok(e) = self.events.try_recv() {
+            if let SetEvent::Instance {
+                instance,
+                event: InstanceEvent::ActionFailed { action, error },
+            } = &e
+            {
+                eprintln!("{instance}: action failed: {action}: {error}");
+            }
+            self.log.push((Instant::now(), e));
+        }
+    }
+
+    /// The state of `instance` after the events seen so far.
+    pub fn state(&mut self, instance: &str) -> State {
+        self.drain();
+        self.log
+            .iter()
+            .rev()
+            .find_map(|(_, e)| match e {
+                SetEvent::Instance {
+                    instance: i,
+                    event: InstanceEvent::Router(Event::StateChanged { to, .. }),
+                } if i == instance => Some(*to),
+                _ => None,
+            })
+            .unwrap_or(State::Initialize)
+    }
+
+    /// The state of `group` after the events seen so far.
+    pub fn group_state(&mut self, group: &str) -> State {
+        self.drain();
+        self.log
+            .iter()
+            .rev()
+            .find_map(|(_, e)| match e {
+                SetEvent::GroupStateChanged { group: g, to, .. } if g == group => Some(*to),
+                _ => None,
+            })
+            .unwrap_or(State::Initialize)
+    }
+
+    /// Action failures seen so far.
+    pub fn failures(&mut self) -> Vec<String> {
+        self.drain();
+        self.log
+            .iter()
+            .filter_map(|(_, e)| match e {
+                SetEvent::Instance {
+                    instance,
+                    event: InstanceEvent::ActionFailed { action, error },
+                } => Some(format!("{instance}: {action}: {error}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until every instance in `instances` is in `state`.
+    pub fn wait_states(&mut self, instances: &[&str], state: State, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if instances.iter().all(|i| self.state(i) == state) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends a router command to one instance.
+    pub fn command(&self, instance: &str, command: RouterCommand) {
+        let _ = self
+            .ctl
+            .send(SetCtl::Command(instance.to_string(), command));
+    }
+
+    /// Adds an instance at runtime.
+    pub fn add(&self, config: InstanceConfig) -> Result<(), String> {
+        let (tx, rx) = std_mpsc::channel();
+        let _ = self.ctl.send(SetCtl::Add(Box::new(config), tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?
+    }
+
+    /// Removes an instance at runtime (graceful).
+    pub fn remove(&self, instance: &str) -> Result<(), String> {
+        let (tx, rx) = std_mpsc::channel();
+        let _ = self.ctl.send(SetCtl::Remove(instance.to_string(), tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?
+    }
+
+    /// Graceful stop of every instance; waits for the thread. Returns the events.
+    pub fn shutdown(mut self) -> Vec<(Instant, SetEvent)> {
+        let _ = self.ctl.send(SetCtl::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.drain();
+        std::mem::take(&mut self.log)
+    }
+}
+
+impl Drop for OurSet {
+    fn drop(&mut self) {
+        let _ = self.ctl.send(SetCtl::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -1,0 +1,211 @@
+//! Privileged: [`InstanceSet`]s with sync groups in network namespaces, real sockets,
+//! real VIPs. Run as root by scripts/test.sh (`cargo test -- --ignored`).
+//!
+//! [`InstanceSet`]: ha_vrrp::linux::InstanceSet
+
+mod netns;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::time::Duration;
+
+use ha_core::IfIndex;
+use ha_core::track::{TrackSpec, TrackState};
+use ha_vrrp::linux::{InstanceConfig, SetEvent};
+use ha_vrrp::{
+    Centiseconds, Priority, RouterConfig, State, SyncGroupConfig, TrackConfig, Version, Vrid,
+};
+use netns::{Lab, OurSet, root_or_skip, wait_for};
+
+const EXT_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 101));
+const INT_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 102));
+
+/// A member: VRRPv3 every 100 ms on eth0; `ext` also tracks `trk0` (weight 0).
+fn member(name: &str, vrid: u8, priority: u8, vip: IpAddr) -> InstanceConfig {
+    let mut c = RouterConfig::new(
+        name,
+        Version::V3,
+        Vrid::new(vrid).unwrap(),
+        Priority(priority),
+        IfIndex(0),
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        vec![vip],
+    );
+    c.advert_interval = Centiseconds(10);
+    if name == "ext" {
+        c.track.push(TrackConfig {
+            object: "if:trk0".into(),
+            spec: TrackSpec::default(),
+            initial: TrackState::Up,
+        });
+    }
+    InstanceConfig::new("eth0", c)
+}
+
+fn side(priority: u8) -> (Vec<InstanceConfig>, Vec<SyncGroupConfig>) {
+    (
+        vec![
+            member("ext", 1, priority, EXT_VIP),
+            member("int", 2, priority, INT_VIP),
+        ],
+        vec![SyncGroupConfig {
+            name: "fw".into(),
+            members: vec!["ext".into(), "int".into()],
+            track: Vec::new(),
+        }],
+    )
+}
+
+fn ip_ok(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// A tracked interface we can take down without touching eth0: a macvlan on it.
+fn add_tracked_link(lab: &Lab, i: usize) {
+    let ns = lab.ns(i);
+    ip_ok(&[
+        "-n", &ns, "link", "add", "trk0", "link", "eth0", "type", "macvlan", "mode", "bridge",
+    ]);
+    ip_ok(&["-n", &ns, "link", "set", "trk0", "up"]);
+}
+
+/// keepalived's sync groups across two machines: both members become Master together;
+/// a fault on one member's tracked interface faults its whole group and moves both
+/// members (and both VIPs) to the other side; when it clears, the better side takes both
+/// back. Then a reload-style change: one member removed and added again at runtime while
+/// the others keep running.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn sync_group_members_fail_over_together() {
+    if !root_or_skip("sync_group_members_fail_over_together") {
+        return;
+    }
+    let lab = Lab::new("sg", 2);
+    add_tracked_link(&lab, 1);
+    add_tracked_link(&lab, 2);
+    let (configs, groups) = side(200);
+    let mut s1 = OurSet::start(&lab.ns(1), configs, groups);
+    let (configs, groups) = side(100);
+    let mut s2 = OurSet::start(&lab.ns(2), configs, groups);
+    let both = ["ext", "int"];
+    assert!(
+        s1.wait_states(&both, State::Master, Duration::from_secs(3)),
+        "{:?}",
+        s1.log
+    );
+    assert!(s2.wait_states(&both, State::Backup, Duration::from_secs(1)));
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(1, EXT_VIP)
+            && lab.has(1, INT_VIP))
+        .is_some()
+    );
+    assert!(!lab.has(2, EXT_VIP) && !lab.has(2, INT_VIP));
+    assert!(
+        wait_for(Duration::from_secs(1), || s1.group_state("fw")
+            == State::Master)
+        .is_some()
+    );
+    assert_eq!(s2.group_state("fw"), State::Backup);
+    // Both members of side 1 became Master by the group's decision, together.
+    let master_times: Vec<_> = s1
+        .log
+        .iter()
+        .filter_map(|(at, e)| match e {
+            SetEvent::Instance {
+                event:
+                    ha_vrrp::linux::InstanceEvent::Router(ha_vrrp::Event::StateChanged {
+                        to: State::Master,
+                        reason,
+                        ..
+                    }),
+                ..
+            } => Some((*at, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(master_times.len(), 2, "{master_times:?}");
+    assert!(
+        master_times
+            .iter()
+            .all(|(_, r)| matches!(r, ha_vrrp::Reason::SyncGroup { .. })),
+        "{master_times:?}"
+    );
+
+    // Fault on ext's tracked interface on side 1: the whole group faults and side 2
+    // takes both VIPs.
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "trk0", "down"]);
+    assert!(
+        s1.wait_states(&both, State::Fault, Duration::from_secs(2)),
+        "{:?}",
+        s1.log
+    );
+    assert!(
+        s2.wait_states(&both, State::Master, Duration::from_secs(2)),
+        "{:?}",
+        s2.log
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(2, EXT_VIP)
+            && lab.has(2, INT_VIP)
+            && !lab.has(1, EXT_VIP)
+            && !lab.has(1, INT_VIP))
+        .is_some(),
+        "side 1: {} side 2: {}",
+        lab.addrs(1),
+        lab.addrs(2)
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || s1.group_state("fw")
+            == State::Fault)
+        .is_some()
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || s2.group_state("fw")
+            == State::Master)
+        .is_some()
+    );
+
+    // The fault clears: side 1 (priority 200) takes both back, side 2 steps down.
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "trk0", "up"]);
+    assert!(
+        s1.wait_states(&both, State::Master, Duration::from_secs(3)),
+        "{:?}",
+        s1.log
+    );
+    assert!(s2.wait_states(&both, State::Backup, Duration::from_secs(2)));
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(1, EXT_VIP)
+            && lab.has(1, INT_VIP)
+            && !lab.has(2, EXT_VIP)
+            && !lab.has(2, INT_VIP))
+        .is_some()
+    );
+
+    // Runtime change on side 2: remove `int`, add it again; `ext` keeps running.
+    assert!(
+        s2.add(member("int", 2, 100, INT_VIP)).is_err(),
+        "duplicate name accepted"
+    );
+    s2.remove("int").unwrap();
+    s2.drain();
+    assert!(s2.log.iter().any(
+        |(_, e)| matches!(e, SetEvent::Stopped { instance, error: None } if instance == "int")
+    ));
+    assert_eq!(s2.state("ext"), State::Backup);
+    s2.add(member("int", 2, 100, INT_VIP)).unwrap();
+    assert!(wait_for(Duration::from_secs(2), || s2.state("int") == State::Backup).is_some());
+
+    let failures = s1.failures();
+    assert!(failures.is_empty(), "{failures:?}");
+    s1.shutdown();
+    // Side 2 takes over both when side 1 leaves (priority 0 from both members).
+    assert!(
+        s2.wait_states(&both, State::Master, Duration::from_secs(2)),
+        "{:?}",
+        s2.log
+    );
+    assert!(!lab.has(1, EXT_VIP) && !lab.has(1, INT_VIP));
+    s2.shutdown();
+    assert!(!lab.has(2, EXT_VIP) && !lab.has(2, INT_VIP));
+}
