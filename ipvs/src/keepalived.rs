@@ -840,7 +840,17 @@ fn virtual_server(
         vs_keyword(c, &mut d, warnings)?;
     }
 
-    // What the services are, before defaults: (key without protocol, port) entries.
+    if d.real_servers.is_empty() {
+        warnings.push(warn(
+            node,
+            format!(
+                "virtual_server {} has no real servers: ignored, as keepalived does",
+                node.args.join(" ")
+            ),
+        ));
+        return Ok(None);
+    }
+
     let protocol = d.protocol.as_ref().map(|(p, _)| *p);
     let has_addresses = match (&target, group) {
         (VsTarget::Addr(..), _) => true,
@@ -952,13 +962,6 @@ fn virtual_server(
         }
     };
 
-    if d.real_servers.is_empty() {
-        warnings.push(warn(
-            node,
-            format!("virtual_server {name} has no real servers: ignored, as keepalived does"),
-        ));
-        return Ok(None);
-    }
     *budget = budget
         .checked_sub(keys.len())
         .ok_or_else(|| too_many(node))?;
