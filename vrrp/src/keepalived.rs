@@ -45,6 +45,7 @@ use thiserror::Error;
 
 use crate::config::{AddressMismatchPolicy, AuthConfig, InitialState, RouterConfig, TrackConfig};
 use crate::host::HostConfig;
+use crate::routes::{Parsed, RouteParseError, StaticAddress, VirtualRoute, VirtualRule};
 use crate::sync::SyncGroupConfig;
 use crate::{Centiseconds, Priority, Version, Vrid};
 
@@ -182,6 +183,10 @@ pub struct InstanceExtras {
     pub vmac: Option<Option<String>>,
     /// `dont_track_primary`: the instance's own interface going down does not fault it.
     pub dont_track_primary: bool,
+    /// `virtual_routes`: added while Master, after the virtual addresses.
+    pub routes: Vec<VirtualRoute>,
+    /// `virtual_rules`: added while Master, after the routes.
+    pub rules: Vec<VirtualRule>,
 }
 
 /// Everything VRRP-related in a keepalived.conf.
@@ -195,6 +200,12 @@ pub struct KeepalivedVrrp {
     pub group_notify: BTreeMap<String, Notify>,
     /// The `vrrp_script` definitions, by name.
     pub scripts: BTreeMap<String, VrrpScript>,
+    /// `static_ipaddress`: added once at start-up, whatever the VRRP state.
+    pub static_addresses: Vec<StaticAddress>,
+    /// `static_routes`: added once at start-up, after the static addresses.
+    pub static_routes: Vec<VirtualRoute>,
+    /// `static_rules`: added once at start-up, after the static routes.
+    pub static_rules: Vec<VirtualRule>,
     /// What was read but not acted upon.
     pub warnings: Vec<Warning>,
 }
@@ -205,9 +216,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "virtual_server",
     "virtual_server_group",
     "bfd_instance",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "linkbeat_interfaces",
     "net_namespace",
 ];
@@ -239,6 +247,30 @@ pub fn map(conf: &Config, interfaces: &dyn Interfaces) -> Result<KeepalivedVrrp,
                     instance(node, &defaults, &out.scripts, interfaces, &mut out.warnings)?;
                 out.extras.insert(config.name.clone(), extras);
                 out.host.instances.push(config);
+            }
+            "static_ipaddress" => {
+                out.static_addresses.extend(lines(
+                    node,
+                    StaticAddress::parse_words,
+                    "address",
+                    &mut out.warnings,
+                )?);
+            }
+            "static_routes" => {
+                out.static_routes.extend(lines(
+                    node,
+                    VirtualRoute::parse_words,
+                    "route",
+                    &mut out.warnings,
+                )?);
+            }
+            "static_rules" => {
+                out.static_rules.extend(lines(
+                    node,
+                    VirtualRule::parse_words,
+                    "rule",
+                    &mut out.warnings,
+                )?);
             }
             "vrrp_sync_group" => {
                 let (group, notify) = sync_group(node, &mut out.warnings)?;
@@ -342,6 +374,49 @@ fn address_with_prefix(node: &Node, text: &str) -> Result<(IpAddr, u8), MapError
         None => max,
     };
     Ok((addr, prefix))
+}
+
+/// Reads the lines of a route, rule or address block: malformed lines are errors,
+/// lines asking for something unsupported are skipped with a warning, options not
+/// applied are warnings.
+fn lines<T>(
+    node: &Node,
+    parse: fn(&[&str]) -> Result<Parsed<T>, RouteParseError>,
+    what: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<T>, MapError> {
+    let mut out = Vec::new();
+    for c in &node.children {
+        if !c.children.is_empty() {
+            warnings.push(Warning {
+                span: c.span.clone(),
+                message: format!("{}: a {what} has no block: ignored", node.keyword),
+            });
+            continue;
+        }
+        let words: Vec<&str> = std::iter::once(c.keyword.as_str())
+            .chain(c.args.iter().map(String::as_str))
+            .collect();
+        match parse(&words) {
+            Ok(parsed) => {
+                for message in parsed.ignored {
+                    warnings.push(Warning {
+                        span: c.span.clone(),
+                        message: format!("{}: {message}", node.keyword),
+                    });
+                }
+                out.push(parsed.value);
+            }
+            Err(RouteParseError::Unsupported(what_)) => warnings.push(Warning {
+                span: c.span.clone(),
+                message: format!("{}: {what_} is not supported: {what} ignored", node.keyword),
+            }),
+            Err(RouteParseError::Invalid(message)) => {
+                return Err(error(c, format!("{}: {message}", node.keyword)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads `NAME [weight W [reverse]]` lines of a track block.
@@ -523,6 +598,8 @@ fn instance(
     let mut strict = defaults.strict;
     let mut vmac = None;
     let mut dont_track_primary = false;
+    let mut routes = Vec::new();
+    let mut rules = Vec::new();
     for c in &node.children {
         match c.keyword.as_str() {
             "state" => {
@@ -651,6 +728,12 @@ fn instance(
                 message: "vmac_xmit_base not supported: adverts are sent from the VMAC".into(),
             }),
             "dont_track_primary" => dont_track_primary = true,
+            "virtual_routes" => {
+                routes.extend(lines(c, VirtualRoute::parse_words, "route", warnings)?);
+            }
+            "virtual_rules" => {
+                rules.extend(lines(c, VirtualRule::parse_words, "rule", warnings)?);
+            }
             "debug" | "smtp_alert" | "notify_master_rx_lower_pri" => {
                 warnings.push(Warning {
                     span: c.span.clone(),
@@ -737,6 +820,8 @@ fn instance(
         notify,
         vmac,
         dont_track_primary,
+        routes,
+        rules,
     };
     Ok((config, extras))
 }
@@ -862,6 +947,47 @@ vrrp_sync_group VG_1 {
                 "<string>:8:2: vrrp_instance: unsupported keyword frobnicate",
                 "<string>:10:1: unknown section mystery_section",
             ]
+        );
+    }
+
+    #[test]
+    fn virtual_and_static_routes_and_rules() {
+        let v = mapped("static_ipaddress {\n 192.0.2.50/24 dev eth0 scope global\n}\nstatic_routes {\n 198.51.100.0/24 via 192.0.2.254 dev eth0\n}\nstatic_rules {\n from 192.0.2.50 table 10\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.9\n }\n virtual_routes {\n src 192.0.2.9 to 10.1.0.0/16 via 192.0.2.254 table 100\n blackhole 10.2.0.0/16\n throw 10.3.0.0/16\n 10.4.0.0/16 via 192.0.2.254 onlink\n }\n virtual_rules {\n from 192.0.2.9 table 100 priority 100\n from all fwmark 7 goto 5\n }\n}\n").unwrap();
+        assert_eq!(v.static_addresses[0].to_string(), "192.0.2.50/24 dev eth0");
+        assert_eq!(
+            v.static_routes[0].to_string(),
+            "198.51.100.0/24 via 192.0.2.254 dev eth0"
+        );
+        assert_eq!(v.static_rules[0].to_string(), "from 192.0.2.50/32 table 10");
+        let extras = &v.extras["V"];
+        let routes: Vec<String> = extras.routes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            routes,
+            vec![
+                "10.1.0.0/16 via 192.0.2.254 src 192.0.2.9 table 100",
+                "blackhole 10.2.0.0/16",
+                "10.4.0.0/16 via 192.0.2.254",
+            ]
+        );
+        assert_eq!(
+            extras.rules[0].to_string(),
+            "from 192.0.2.9/32 table 100 priority 100"
+        );
+        assert_eq!(extras.rules.len(), 1);
+        let msgs: Vec<String> = v.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "<string>:2:2: static_ipaddress: address option scope global is not supported",
+                "<string>:19:2: virtual_routes: route type throw is not supported: route ignored",
+                "<string>:20:2: virtual_routes: route option onlink is not supported",
+                "<string>:24:2: virtual_rules: rule option goto is not supported: rule ignored",
+            ]
+        );
+        let e = mapped("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_routes {\n 10.0.0.0/40 dev eth0\n }\n}\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("<string>:5:2: virtual_routes:"),
+            "{e}"
         );
     }
 

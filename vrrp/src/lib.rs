@@ -5,7 +5,9 @@
 //!   over IPv4 and IPv6, checksums (including the VRRPv3 IPv4 pseudo-header choice),
 //!   simple-password and IPSEC-AH authentication, with typed errors and drop counters;
 //! - the **router**: a sans-I/O state machine implementing [`ha_core::Endpoint`];
-//! - **sync groups** with keepalived's semantics.
+//! - **sync groups** with keepalived's semantics;
+//! - [`routes`]: virtual and static routes, rules and addresses (keepalived's
+//!   `virtual_routes`, `virtual_rules`, `static_*`) as domain types.
 //!
 //! - [`linux`] (feature `linux`, on by default): raw VRRP sockets, VIPs over rtnetlink,
 //!   gratuitous ARP / NA, VMAC, interface tracking and an `Instance` runner on tokio,
@@ -28,6 +30,7 @@ pub mod keepalived;
 pub mod linux;
 pub mod packet;
 pub mod router;
+pub mod routes;
 pub mod sim;
 pub mod sync;
 pub mod types;

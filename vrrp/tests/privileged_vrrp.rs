@@ -396,3 +396,144 @@ fn ipv6_vmac_master_uses_the_virtual_mac() {
             .is_empty()
     );
 }
+
+/// keepalived's `virtual_routes` / `virtual_rules`: the Master adds its routes (one
+/// needs the VIP as its source, so the order matters) and its rule after the VIP; on
+/// failover they leave the old Master before its VIP does and appear on the new one.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn virtual_routes_and_rules_follow_the_master() {
+    if !root_or_skip("virtual_routes_and_rules_follow_the_master") {
+        return;
+    }
+    let lab = Lab::new("rt", 2);
+    let instance = |name: &str, priority: u8| {
+        let mut c = InstanceConfig::new("eth0", config(name, Version::V3, priority, 10, VIP));
+        c.routes = [
+            "10.50.0.0/16 via 10.99.0.254 table 100",
+            "10.51.0.0/16 dev eth0 src 10.99.0.100 table 100",
+            "blackhole 10.52.0.0/16 table 100",
+        ]
+        .iter()
+        .map(|r| r.parse().unwrap())
+        .collect();
+        c.rules = vec!["from 10.99.0.100 table 100 priority 1000".parse().unwrap()];
+        c
+    };
+    let has_all = |i: usize| {
+        let routes = lab.ip_cmd(i, &["route", "show", "table", "100"]);
+        let rules = lab.ip_cmd(i, &["rule", "show"]);
+        routes.contains("10.50.0.0/16 via 10.99.0.254 dev eth0 proto static")
+            && routes.contains("10.51.0.0/16 dev eth0 proto static scope link src 10.99.0.100")
+            && routes.contains("blackhole 10.52.0.0/16 proto static")
+            && rules.contains("1000:\tfrom 10.99.0.100 lookup 100")
+    };
+    let has_none = |i: usize| {
+        let routes = lab.ip_cmd(i, &["route", "show", "table", "100"]);
+        let rules = lab.ip_cmd(i, &["rule", "show"]);
+        routes.trim().is_empty() && !rules.contains("lookup 100")
+    };
+    let mut r1 = OurRouter::start_config(&lab.ns(1), instance("high", 200));
+    let mut r2 = OurRouter::start_config(&lab.ns(2), instance("low", 100));
+    assert!(r1.wait_state(State::Master, Duration::from_secs(3)));
+    assert!(r2.wait_state(State::Backup, Duration::from_secs(1)));
+    assert!(
+        wait_for(Duration::from_secs(1), || has_all(1)).is_some(),
+        "routes: {} rules: {}",
+        lab.ip_cmd(1, &["route", "show", "table", "100"]),
+        lab.ip_cmd(1, &["rule", "show"])
+    );
+    assert!(has_none(2));
+    // Graceful stop of the Master: everything moves to the other side.
+    let log = r1.shutdown();
+    assert!(
+        has_none(1),
+        "{}",
+        lab.ip_cmd(1, &["route", "show", "table", "100"])
+    );
+    assert!(!lab.has(1, VIP));
+    assert!(
+        log.iter()
+            .all(|(_, e)| !matches!(e, ha_vrrp::linux::InstanceEvent::ActionFailed { .. })),
+        "{log:?}"
+    );
+    assert!(r2.wait_state(State::Master, Duration::from_secs(2)));
+    assert!(
+        wait_for(Duration::from_secs(1), || has_all(2)).is_some(),
+        "routes: {} rules: {}",
+        lab.ip_cmd(2, &["route", "show", "table", "100"]),
+        lab.ip_cmd(2, &["rule", "show"])
+    );
+    let failures = r2.failures();
+    assert!(failures.is_empty(), "{failures:?}");
+    r2.shutdown();
+    assert!(has_none(2));
+}
+
+/// keepalived's `static_ipaddress`, `static_routes` and `static_rules`: present once
+/// applied (whatever the VRRP state) and gone once removed at stop.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn static_addresses_routes_and_rules_are_applied_and_removed() {
+    if !root_or_skip("static_addresses_routes_and_rules_are_applied_and_removed") {
+        return;
+    }
+    let lab = Lab::new("st", 1);
+    let addresses: Vec<ha_vrrp::routes::StaticAddress> =
+        vec!["10.99.0.77/24 dev eth0".parse().unwrap()];
+    let routes: Vec<ha_vrrp::routes::VirtualRoute> = vec![
+        "10.60.0.0/16 via 10.99.0.254 dev eth0 table 200 metric 7"
+            .parse()
+            .unwrap(),
+        "unreachable 10.61.0.0/16 table 200".parse().unwrap(),
+    ];
+    let rules: Vec<ha_vrrp::routes::VirtualRule> = vec![
+        "from 10.99.0.77 to 10.60.0.0/16 fwmark 0x7/0xff table 200 priority 2000"
+            .parse()
+            .unwrap(),
+    ];
+    let (a, r, u) = (addresses.clone(), routes.clone(), rules.clone());
+    let failures = netns::block_on_in_ns(&lab.ns(1), move || async move {
+        let netlink = ha_vrrp::linux::Netlink::connect().unwrap();
+        let failures = ha_vrrp::linux::apply_static(&netlink, &a, &r, &u).await;
+        // Applying twice is harmless (already present).
+        let again = ha_vrrp::linux::apply_static(&netlink, &a, &r, &u).await;
+        failures
+            .into_iter()
+            .chain(again)
+            .map(|f| format!("{}: {}", f.action, f.error))
+            .collect::<Vec<_>>()
+    });
+    assert!(failures.is_empty(), "{failures:?}");
+    let table = lab.ip_cmd(1, &["route", "show", "table", "200"]);
+    assert!(
+        table.contains("10.60.0.0/16 via 10.99.0.254 dev eth0 proto static metric 7"),
+        "{table}"
+    );
+    assert!(table.contains("unreachable 10.61.0.0/16 proto static"), "{table}");
+    let rule_list = lab.ip_cmd(1, &["rule", "show"]);
+    assert!(
+        rule_list.contains("2000:\tfrom 10.99.0.77 to 10.60.0.0/16 fwmark 0x7/0xff lookup 200"),
+        "{rule_list}"
+    );
+    assert!(lab.has(1, "10.99.0.77".parse().unwrap()));
+    let failures = netns::block_on_in_ns(&lab.ns(1), move || async move {
+        let netlink = ha_vrrp::linux::Netlink::connect().unwrap();
+        let failures = ha_vrrp::linux::remove_static(&netlink, &addresses, &routes, &rules).await;
+        // Removing twice is harmless (already gone).
+        let again = ha_vrrp::linux::remove_static(&netlink, &addresses, &routes, &rules).await;
+        failures
+            .into_iter()
+            .chain(again)
+            .map(|f| format!("{}: {}", f.action, f.error))
+            .collect::<Vec<_>>()
+    });
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        lab.ip_cmd(1, &["route", "show", "table", "200"])
+            .trim()
+            .is_empty()
+    );
+    assert!(!lab.ip_cmd(1, &["rule", "show"]).contains("lookup 200"));
+    assert!(!lab.has(1, "10.99.0.77".parse().unwrap()));
+}

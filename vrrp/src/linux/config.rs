@@ -5,7 +5,9 @@ use crate::keepalived::KeepalivedVrrp;
 
 /// One [`InstanceConfig`] per mapped `vrrp_instance`, in configuration order: the
 /// interface by name, each virtual address's prefix, `virtual_ipaddress_excluded`,
-/// `use_vmac` and `dont_track_primary`. Hand them with `vrrp.host.sync_groups` to
+/// `use_vmac`, `dont_track_primary`, `virtual_routes` and `virtual_rules`. The static
+/// sections (`vrrp.static_*`) are not instance business: apply them with
+/// [`super::apply_static`]. Hand them with `vrrp.host.sync_groups` to
 /// [`super::InstanceSet::start`].
 pub fn instance_configs(vrrp: &KeepalivedVrrp) -> Vec<InstanceConfig> {
     vrrp.host
@@ -19,6 +21,8 @@ pub fn instance_configs(vrrp: &KeepalivedVrrp) -> Vec<InstanceConfig> {
                 config.address_prefixes = extras.prefixes.clone();
                 config.excluded_addresses = extras.excluded.clone();
                 config.track_own_interface = !extras.dont_track_primary;
+                config.routes = extras.routes.clone();
+                config.rules = extras.rules.clone();
                 config.vmac = extras
                     .vmac
                     .as_ref()
@@ -42,7 +46,7 @@ mod tests {
     #[test]
     fn maps_interface_prefixes_excluded_and_vmac() {
         let conf = parse_str(
-            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n use_vmac vrrp.one\n dont_track_primary\n virtual_ipaddress {\n 192.0.2.10/24\n 192.0.2.11\n }\n virtual_ipaddress_excluded {\n 198.51.100.7/25\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.20\n }\n}\n",
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n use_vmac vrrp.one\n dont_track_primary\n virtual_ipaddress {\n 192.0.2.10/24\n 192.0.2.11\n }\n virtual_ipaddress_excluded {\n 198.51.100.7/25\n }\n virtual_routes {\n 10.1.0.0/16 via 192.0.2.254\n }\n virtual_rules {\n from 192.0.2.10 table 100\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.20\n }\n}\n",
             &Options::default(),
         )
         .unwrap();
@@ -67,6 +71,8 @@ mod tests {
             })
         );
         assert!(!a.track_own_interface);
+        assert_eq!(a.routes[0].to_string(), "10.1.0.0/16 via 192.0.2.254");
+        assert_eq!(a.rules[0].to_string(), "from 192.0.2.10/32 table 100");
         let b = &configs[1];
         assert_eq!(b.vmac, None);
         assert!(b.track_own_interface);

@@ -15,6 +15,7 @@ use super::garp::{GarpSocket, Mac};
 use super::netlink::{AddOutcome, LinkMonitor, Netlink, NetlinkError, RemoveOutcome};
 use super::socket::{Framing, RawVrrpSocket, SocketCounters, SocketError};
 use super::sysctl;
+use crate::routes::{VirtualRoute, VirtualRule};
 use crate::sync::MemberView;
 use crate::{AuthConfig, Command, ConfigError, Event, Router, RouterConfig, TrackConfig};
 
@@ -44,6 +45,13 @@ pub struct InstanceConfig {
     /// Addresses added and removed with the virtual addresses but not advertised
     /// (keepalived's `virtual_ipaddress_excluded`), with their prefix lengths.
     pub excluded_addresses: Vec<(IpAddr, u8)>,
+    /// Routes added while Master, after the virtual addresses, and removed before them
+    /// when leaving Master (keepalived's `virtual_routes`). A unicast route with neither
+    /// `dev` nor gateway goes on the interface that holds the virtual addresses.
+    pub routes: Vec<VirtualRoute>,
+    /// Policy rules added while Master, after the routes, and removed first (keepalived's
+    /// `virtual_rules`).
+    pub rules: Vec<VirtualRule>,
 }
 
 /// A VMAC: a macvlan (private mode) on the instance's interface with the VRRP virtual MAC
@@ -75,6 +83,8 @@ impl InstanceConfig {
             vmac: None,
             address_prefixes: Vec::new(),
             excluded_addresses: Vec::new(),
+            routes: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -253,6 +263,8 @@ impl Instance {
             vmac,
             address_prefixes,
             excluded_addresses,
+            routes,
+            rules,
         } = config;
         let netlink = Netlink::connect()?;
         let link = netlink.link_by_name(&interface).await?;
@@ -343,6 +355,8 @@ impl Instance {
             }),
             prefixes: address_prefixes,
             excluded: excluded_addresses,
+            routes,
+            rules,
         };
         let rest = async {
             let socket = RawVrrpSocket::open_split(
@@ -361,7 +375,17 @@ impl Instance {
             })?;
             // A new instance owns no virtual address yet: remove any left behind (by a
             // crash, say) before it starts, as keepalived does, so a Backup never holds
-            // them.
+            // them. Rules and routes first: they may depend on the addresses.
+            for rule in &addresses.rules {
+                if netlink.remove_rule(rule).await? == RemoveOutcome::Removed {
+                    info!(instance = %name, %rule, "removed a virtual rule left behind");
+                }
+            }
+            for route in &addresses.routes {
+                if netlink.remove_route(route, Some(vip_index)).await? == RemoveOutcome::Removed {
+                    info!(instance = %name, %route, "removed a virtual route left behind");
+                }
+            }
             for (address, prefix_len) in addresses.all(&router.virtual_addresses) {
                 if netlink
                     .remove_address(vip_index, address, prefix_len)
@@ -522,6 +546,8 @@ struct AddressPlan {
     default_prefix: u8,
     prefixes: Vec<(IpAddr, u8)>,
     excluded: Vec<(IpAddr, u8)>,
+    routes: Vec<VirtualRoute>,
+    rules: Vec<VirtualRule>,
 }
 
 impl AddressPlan {
@@ -805,6 +831,56 @@ struct Applier<'a> {
 }
 
 impl Applier<'_> {
+    /// Adds the virtual routes, then the virtual rules (keepalived's order).
+    async fn add_routes_and_rules(&self) {
+        for route in &self.addresses.routes {
+            match self.netlink.add_route(route, Some(self.ifindex)).await {
+                Ok(AddOutcome::Added) => {
+                    info!(instance = %self.name, %route, "virtual route added")
+                }
+                Ok(AddOutcome::AlreadyPresent) => {
+                    info!(instance = %self.name, %route, "virtual route was already present");
+                }
+                Err(e) => self.failed(format!("add route {route}"), e.to_string()),
+            }
+        }
+        for rule in &self.addresses.rules {
+            match self.netlink.add_rule(rule).await {
+                Ok(AddOutcome::Added) => info!(instance = %self.name, %rule, "virtual rule added"),
+                Ok(AddOutcome::AlreadyPresent) => {
+                    info!(instance = %self.name, %rule, "virtual rule was already present");
+                }
+                Err(e) => self.failed(format!("add rule {rule}"), e.to_string()),
+            }
+        }
+    }
+
+    /// Removes the virtual rules, then the virtual routes (before the addresses).
+    async fn remove_routes_and_rules(&self) {
+        for rule in self.addresses.rules.iter().rev() {
+            match self.netlink.remove_rule(rule).await {
+                Ok(RemoveOutcome::Removed) => {
+                    info!(instance = %self.name, %rule, "virtual rule removed");
+                }
+                Ok(RemoveOutcome::NotPresent) => {
+                    info!(instance = %self.name, %rule, "virtual rule was already absent");
+                }
+                Err(e) => self.failed(format!("remove rule {rule}"), e.to_string()),
+            }
+        }
+        for route in self.addresses.routes.iter().rev() {
+            match self.netlink.remove_route(route, Some(self.ifindex)).await {
+                Ok(RemoveOutcome::Removed) => {
+                    info!(instance = %self.name, %route, "virtual route removed");
+                }
+                Ok(RemoveOutcome::NotPresent) => {
+                    info!(instance = %self.name, %route, "virtual route was already absent");
+                }
+                Err(e) => self.failed(format!("remove route {route}"), e.to_string()),
+            }
+        }
+    }
+
     fn failed(&self, action: String, error: String) {
         error!(instance = %self.name, %action, %error, "action failed");
         let _ = self
@@ -866,8 +942,10 @@ impl Applier<'_> {
                         Err(e) => self.failed(format!("add {address}"), e.to_string()),
                     }
                 }
+                self.add_routes_and_rules().await;
             }
             Event::RemoveAddresses { addresses, .. } => {
+                self.remove_routes_and_rules().await;
                 for (address, prefix_len) in self.addresses.all(addresses) {
                     match self
                         .netlink

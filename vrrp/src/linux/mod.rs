@@ -5,8 +5,10 @@
 //!   receive metadata from the IPv4 header or IPv6 ancillary data);
 //! - [`GarpSocket`]: gratuitous ARP and unsolicited neighbour advertisements over
 //!   `AF_PACKET`, frames built with `etherparse`;
-//! - [`Netlink`]: interface lookup and virtual-address changes over rtnetlink, kernel
-//!   errors as typed [`NetlinkError`]s;
+//! - [`Netlink`]: interface lookup, virtual-address, route and rule changes over
+//!   rtnetlink, kernel errors as typed [`NetlinkError`]s; [`apply_static`] /
+//!   [`remove_static`] for keepalived's `static_ipaddress`, `static_routes` and
+//!   `static_rules`;
 //! - VMAC ([`VmacConfig`]): a macvlan with the virtual MAC and keepalived's sysctls;
 //! - [`LinkMonitor`]: link-state changes feeding tracked interfaces (`if:<name>`);
 //! - [`Instance`]: ties them together around [`ha_core::driver::Driver`] and applies the
@@ -30,6 +32,7 @@ mod config;
 mod garp;
 mod instance;
 mod netlink;
+mod routes;
 mod set;
 mod socket;
 mod sys;
@@ -45,6 +48,7 @@ pub use netlink::{
     AddOutcome, InterfaceAddress, LinkChange, LinkInfo, LinkMonitor, Netlink, NetlinkError,
     RemoveOutcome,
 };
+pub use routes::{StaticFailure, apply_static, remove_static};
 pub use set::{InstanceSet, InstanceSetError, InstanceSetHandle, SetEvent};
 pub use socket::{
     Framing, IPPROTO_AH, IPPROTO_VRRP, Ipv4Meta, RawVrrpSocket, SocketCounters, SocketError,

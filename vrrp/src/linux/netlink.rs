@@ -43,7 +43,7 @@ pub enum NetlinkError {
 }
 
 impl NetlinkError {
-    fn from_rtnetlink(op: String, error: rtnetlink::Error) -> NetlinkError {
+    pub(crate) fn from_rtnetlink(op: String, error: rtnetlink::Error) -> NetlinkError {
         match error {
             rtnetlink::Error::NetlinkError(message) => NetlinkError::Kernel {
                 op,
@@ -121,6 +121,11 @@ impl Netlink {
         let (connection, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Connect)?;
         tokio::spawn(connection);
         Ok(Netlink { handle })
+    }
+
+    /// The rtnetlink handle, for the sibling adapters (routes and rules).
+    pub(crate) fn raw_handle(&self) -> &rtnetlink::Handle {
+        &self.handle
     }
 
     /// Looks an interface up by name.

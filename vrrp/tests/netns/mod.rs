@@ -685,6 +685,34 @@ impl Drop for OurSet {
     }
 }
 
+/// Runs the future `make` builds on a current-thread tokio runtime on a thread inside
+/// namespace `ns`, and returns its output.
+pub fn block_on_in_ns<T, F>(ns: &str, make: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    let path = format!("/run/netns/{ns}");
+    thread::Builder::new()
+        .name(format!("ns-{ns}"))
+        .spawn(move || {
+            let file = File::open(&path).expect("namespace file");
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(make())
+        })
+        .expect("thread")
+        .join()
+        .expect("namespace thread panicked")
+}
+
 /// Polls `cond` every 5 ms until it holds or `timeout` passes; returns how long it took.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
