@@ -1,0 +1,1016 @@
+//! The daemon's loop: VRRP instances, their tracked scripts and files, notifications,
+//! reload, dumps, and the control requests of the HTTP endpoint.
+//!
+//! One task owns all state and handles one input at a time, so notifications leave in the
+//! order the events arrived and a reload never races a control request.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use ha_core::track::TrackState;
+use ha_healthcheck::checkers::MiscCheck;
+use ha_healthcheck::runner::{Runner, RunnerHandle};
+use ha_healthcheck::{
+    CheckSpec, CheckTiming, CheckerKey, Health, SchedulerConfig, SubscriptionId, Target,
+    VerdictEvent,
+};
+use ha_vrrp::linux::{Instance, InstanceConfig, InstanceEvent, InstanceHandle};
+use ha_vrrp::{Command, Event, InitialState, Priority, State};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::load::{Loaded, load, system_interfaces};
+use super::notify::{Notifier, NotifyState, Scripts};
+use super::script::{AccountDb, command_line};
+use super::systemd;
+
+/// How the daemon runs.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Grammar options (`@` conditional lines use `config_id`).
+    pub conf: ha_core::conf::Options,
+    /// Where SIGUSR1/SIGUSR2/JSON dumps go (keepalived: `/tmp`).
+    pub dump_dir: PathBuf,
+    /// Run the VRRP instances.
+    pub vrrp: bool,
+}
+
+/// A request to the daemon's loop, with its reply.
+#[derive(Debug)]
+pub struct ControlRequest {
+    /// What to do.
+    pub action: Action,
+    /// The answer: JSON on success, a message on failure.
+    pub reply: oneshot::Sender<Result<serde_json::Value, String>>,
+}
+
+/// What a control request asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The status document.
+    Status,
+    /// The Prometheus text exposition.
+    Metrics,
+    /// Change an instance's configured priority, live.
+    SetPriority {
+        /// The instance.
+        instance: String,
+        /// The new priority (1..=254; 255 is the address owner's).
+        priority: u8,
+    },
+    /// Add a virtual address to an instance without a reload.
+    AddAddress {
+        /// The instance.
+        instance: String,
+        /// The address.
+        address: IpAddr,
+    },
+    /// Remove a virtual address from an instance without a reload.
+    RemoveAddress {
+        /// The instance.
+        instance: String,
+        /// The address.
+        address: IpAddr,
+    },
+    /// Reload the configuration, as SIGHUP does.
+    Reload,
+}
+
+enum Input {
+    Vrrp {
+        generation: u64,
+        instance: String,
+        event: InstanceEvent,
+    },
+    Verdict(VerdictEvent),
+    TrackFile {
+        object: String,
+        state: TrackState,
+    },
+    Control(ControlRequest),
+}
+
+/// Counters kept per instance.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InstanceCounters {
+    /// Transitions into each state.
+    pub transitions: BTreeMap<String, u64>,
+    /// System actions that failed (address changes, GARP).
+    pub action_failures: u64,
+    /// Timers that fired late, as the driver reported them.
+    pub late_timers: u64,
+    /// Send or receive failures.
+    pub io_failures: u64,
+}
+
+/// One instance in the status document.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceStatus {
+    /// Its name.
+    pub name: String,
+    /// Its interface.
+    pub interface: String,
+    /// Its VRID.
+    pub vrid: u8,
+    /// Its state.
+    pub state: String,
+    /// Its effective priority.
+    pub priority: u8,
+    /// Its configured priority.
+    pub base_priority: u8,
+    /// Its virtual addresses.
+    pub virtual_addresses: Vec<IpAddr>,
+    /// The Master it last heard from.
+    pub master: Option<IpAddr>,
+    /// Seconds since the Unix epoch of its last transition.
+    pub last_transition: f64,
+    /// Its counters.
+    pub counters: InstanceCounters,
+}
+
+/// The status document (`/status`, the JSON dump).
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// `router_id`.
+    pub router_id: Option<String>,
+    /// The configuration file.
+    pub config: String,
+    /// Seconds since the Unix epoch at start.
+    pub started: f64,
+    /// Successful reloads.
+    pub reloads: u64,
+    /// Reloads rejected because the new configuration did not load.
+    pub failed_reloads: u64,
+    /// Warnings of the running configuration.
+    pub config_warnings: Vec<String>,
+    /// The VRRP instances.
+    pub instances: Vec<InstanceStatus>,
+    /// Tracked scripts and files with their state.
+    pub tracked: BTreeMap<String, String>,
+    /// Notifications.
+    pub notify: NotifyCounters,
+}
+
+/// Notification counters in the status document.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotifyCounters {
+    /// Scripts started.
+    pub scripts_started: u64,
+    /// Scripts not started.
+    pub script_failures: u64,
+    /// FIFO lines written.
+    pub fifo_lines: u64,
+    /// FIFO lines dropped.
+    pub fifo_drops: u64,
+}
+
+struct Running {
+    generation: u64,
+    /// The configuration it runs, with runtime changes.
+    config: InstanceConfig,
+    /// The configuration from the file (to tell what a reload changes).
+    loaded: InstanceConfig,
+    handle: InstanceHandle,
+    scripts: Scripts,
+    state: State,
+    priority: u8,
+    master: Option<IpAddr>,
+    since: SystemTime,
+    counters: InstanceCounters,
+}
+
+/// The daemon. Build it with [`Daemon::start`], drive it with [`Daemon::run`].
+pub struct Daemon {
+    opts: DaemonOptions,
+    loaded: Loaded,
+    notifier: Notifier,
+    instances: BTreeMap<String, Running>,
+    group_states: BTreeMap<String, Option<NotifyState>>,
+    next_generation: u64,
+    tx: mpsc::UnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+    runner: RunnerHandle,
+    script_subs: BTreeMap<SubscriptionId, String>,
+    track_states: BTreeMap<String, TrackState>,
+    file_poller: Option<tokio::task::JoinHandle<()>>,
+    started: SystemTime,
+    reloads: u64,
+    failed_reloads: u64,
+    control: mpsc::Sender<ControlRequest>,
+}
+
+/// A sender of control requests, for the HTTP endpoint.
+pub type ControlSender = mpsc::Sender<ControlRequest>;
+
+fn epoch_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn notify_state(s: State) -> Option<NotifyState> {
+    match s {
+        State::Master => Some(NotifyState::Master),
+        State::Backup => Some(NotifyState::Backup),
+        State::Fault => Some(NotifyState::Fault),
+        State::Initialize => None,
+    }
+}
+
+impl Daemon {
+    /// Loads the configuration and starts every component. Must run inside a tokio
+    /// runtime, in the network namespace the daemon serves.
+    pub async fn start(opts: DaemonOptions) -> Result<Daemon, String> {
+        let interfaces = system_interfaces().await?;
+        let loaded = load(&opts.config, &opts.conf, &interfaces).map_err(|e| e.to_string())?;
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        let accounts = AccountDb::system();
+        let account = accounts
+            .default_account(loaded.settings.script_user.as_ref())
+            .map_err(|e| format!("script_user: {e}"))?;
+        if account.uid == 0 && loaded.settings.script_user.is_none() {
+            warn!("no script_user and no keepalived_script user: scripts run as root");
+        }
+        let s = &loaded.settings;
+        let notifier = Notifier::new(
+            [
+                s.notify_fifo.as_ref(),
+                s.vrrp_notify_fifo.as_ref(),
+                s.lvs_notify_fifo.as_ref(),
+            ],
+            account,
+            s.enable_script_security,
+            accounts,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        let (runner, runner_handle, mut verdicts) =
+            Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(seed));
+        tokio::spawn(runner.run());
+        let vtx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(v) = verdicts.recv().await {
+                if vtx.send(Input::Verdict(v)).is_err() {
+                    break;
+                }
+            }
+        });
+        let (control, mut control_rx) = mpsc::channel(32);
+        let ctx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(r) = control_rx.recv().await {
+                if ctx.send(Input::Control(r)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            opts,
+            loaded,
+            notifier,
+            instances: BTreeMap::new(),
+            group_states: BTreeMap::new(),
+            next_generation: 0,
+            tx,
+            rx,
+            runner: runner_handle,
+            script_subs: BTreeMap::new(),
+            track_states: BTreeMap::new(),
+            file_poller: None,
+            started: SystemTime::now(),
+            reloads: 0,
+            failed_reloads: 0,
+            control,
+        };
+        d.apply_tracking().await;
+        if d.opts.vrrp {
+            let configs = d.loaded.instances.clone();
+            for config in configs {
+                d.start_instance(config.clone(), config, None).await;
+            }
+        }
+        Ok(d)
+    }
+
+    /// A sender of control requests.
+    pub fn control(&self) -> ControlSender {
+        self.control.clone()
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops every instance gracefully.
+    pub async fn run(mut self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut usr1 = signal(SignalKind::user_defined1()).ok();
+        let mut usr2 = signal(SignalKind::user_defined2()).ok();
+        let mut json = signal(SignalKind::from_raw(json_signal())).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        systemd::notify(&format!(
+            "READY=1\nSTATUS={} VRRP instances",
+            self.instances.len()
+        ));
+        loop {
+            tokio::select! {
+                Some(input) = self.rx.recv() => self.handle(input).await,
+                Some(()) = recv(&mut hup) => { let _ = self.reload().await; }
+                Some(()) = recv(&mut usr1) => self.dump_data(),
+                Some(()) = recv(&mut usr2) => self.dump_stats(),
+                Some(()) = recv(&mut json) => self.dump_json(),
+                Some(()) = recv(&mut term) => break,
+                Some(()) = recv(&mut int) => break,
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn handle(&mut self, input: Input) {
+        match input {
+            Input::Vrrp {
+                generation,
+                instance,
+                event,
+            } => self.on_instance_event(generation, &instance, event),
+            Input::Verdict(v) => {
+                if let Some(name) = self.script_subs.get(&v.subscription).cloned() {
+                    let state = match v.health {
+                        Health::Up => TrackState::Up,
+                        Health::Down => TrackState::Down,
+                    };
+                    self.set_track(format!("script:{name}"), state);
+                }
+            }
+            Input::TrackFile { object, state } => self.set_track(object, state),
+            Input::Control(req) => {
+                let answer = self.control_action(req.action).await;
+                let _ = req.reply.send(answer);
+            }
+        }
+    }
+
+    fn set_track(&mut self, object: String, state: TrackState) {
+        if self.track_states.get(&object) == Some(&state) {
+            return;
+        }
+        info!(%object, ?state, "tracked object changed");
+        self.track_states.insert(object.clone(), state);
+        for r in self.instances.values() {
+            if r.config.router.track.iter().any(|t| t.object == object) {
+                let _ = r.handle.command(Command::Track {
+                    object: object.clone(),
+                    state,
+                });
+            }
+        }
+    }
+
+    fn on_instance_event(&mut self, generation: u64, name: &str, event: InstanceEvent) {
+        let Some(r) = self.instances.get_mut(name) else {
+            return;
+        };
+        if r.generation != generation {
+            return;
+        }
+        match event {
+            InstanceEvent::Router(Event::StateChanged { to, priority, .. }) => {
+                r.priority = priority.get();
+                if r.state == to {
+                    // A restarted instance re-entering the state it had: nothing
+                    // changed for the outside world.
+                    return;
+                }
+                r.state = to;
+                r.since = SystemTime::now();
+                *r.counters.transitions.entry(to.to_string()).or_default() += 1;
+                if let Some(s) = notify_state(to) {
+                    let scripts = r.scripts.clone();
+                    let prio = r.priority;
+                    self.notifier.instance(name, s, prio, &scripts);
+                }
+                self.update_groups();
+            }
+            InstanceEvent::Router(Event::PriorityChanged { to, .. }) => {
+                r.priority = to.get();
+                let master = r.state == State::Master;
+                self.notifier.priority(name, master, to.get());
+            }
+            InstanceEvent::Router(Event::MasterLearned { master, .. }) => r.master = Some(master),
+            InstanceEvent::Router(_) => {}
+            InstanceEvent::ActionFailed { action, error } => {
+                r.counters.action_failures += 1;
+                error!(instance = name, %action, %error, "action failed");
+            }
+            InstanceEvent::Driver(ha_core::driver::DriverEvent::LateTimer { .. }) => {
+                r.counters.late_timers += 1
+            }
+            InstanceEvent::Driver(_) => r.counters.io_failures += 1,
+        }
+    }
+
+    /// Sends group notifications when every member of a sync group is in one state.
+    fn update_groups(&mut self) {
+        for g in &self.loaded.vrrp.host.sync_groups {
+            let states: Vec<Option<NotifyState>> = g
+                .members
+                .iter()
+                .map(|m| self.instances.get(m).and_then(|r| notify_state(r.state)))
+                .collect();
+            let common = match states.first() {
+                Some(Some(first)) if states.iter().all(|s| s == &Some(*first)) => Some(*first),
+                _ => None,
+            };
+            let previous = self.group_states.get(&g.name).copied().flatten();
+            if common.is_some() && common != previous {
+                self.group_states.insert(g.name.clone(), common);
+                let scripts = self
+                    .loaded
+                    .vrrp
+                    .group_notify
+                    .get(&g.name)
+                    .map(Scripts::from)
+                    .unwrap_or_default();
+                if let Some(s) = common {
+                    self.notifier.group(&g.name, s, &scripts);
+                }
+            }
+        }
+    }
+
+    /// Starts an instance; `keep` carries the state of the instance it replaces.
+    async fn start_instance(
+        &mut self,
+        mut config: InstanceConfig,
+        loaded: InstanceConfig,
+        keep: Option<(State, u8, InstanceCounters)>,
+    ) {
+        let name = config.router.name.clone();
+        // Tracked objects start in their current state, not their configured one.
+        for t in &mut config.router.track {
+            if let Some(s) = self.track_states.get(&t.object) {
+                t.initial = *s;
+            }
+        }
+        if let Some((State::Master, ..)) = keep {
+            // A reloaded Master comes back as Master at once: no gap in adverts or
+            // addresses.
+            config.router.initial_state = InitialState::Master;
+        }
+        let started = Instance::start(config.clone()).await;
+        let (instance, handle, mut events) = match started {
+            Ok(x) => x,
+            Err(e) => {
+                error!(instance = %name, %e, "cannot start instance");
+                return;
+            }
+        };
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let tx = self.tx.clone();
+        let forward_name = name.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let input = Input::Vrrp {
+                    generation,
+                    instance: forward_name.clone(),
+                    event,
+                };
+                if tx.send(input).is_err() {
+                    break;
+                }
+            }
+        });
+        let task_name = name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = instance.run().await {
+                error!(instance = %task_name, %e, "instance stopped with an error");
+            }
+        });
+        let scripts = self
+            .loaded
+            .vrrp
+            .extras
+            .get(&name)
+            .map(|e| Scripts::from(&e.notify))
+            .unwrap_or_default();
+        let (state, priority, counters) = keep.unwrap_or((
+            State::Initialize,
+            config.router.priority.get(),
+            InstanceCounters::default(),
+        ));
+        self.instances.insert(
+            name,
+            Running {
+                generation,
+                config,
+                loaded,
+                handle,
+                scripts,
+                state,
+                priority,
+                master: None,
+                since: SystemTime::now(),
+                counters,
+            },
+        );
+    }
+
+    /// Restarts an instance with a new configuration, keeping its state: the old one
+    /// stops without a priority-0 advert and without removing its addresses.
+    async fn replace_instance(&mut self, config: InstanceConfig, loaded: InstanceConfig) {
+        let name = config.router.name.clone();
+        let keep = match self.instances.remove(&name) {
+            Some(old) => {
+                old.handle.stop().await;
+                // Addresses the new configuration drops are removed by hand: the new
+                // instance does not know them.
+                let gone: Vec<IpAddr> = old
+                    .config
+                    .router
+                    .virtual_addresses
+                    .iter()
+                    .filter(|a| !config.router.virtual_addresses.contains(a))
+                    .copied()
+                    .collect();
+                if old.state == State::Master && !gone.is_empty() {
+                    remove_addresses(&old.config, &gone).await;
+                }
+                Some((old.state, old.priority, old.counters))
+            }
+            None => None,
+        };
+        self.start_instance(config, loaded, keep).await;
+    }
+
+    async fn stop_instance(&mut self, name: &str) {
+        if let Some(r) = self.instances.remove(name) {
+            r.handle.shutdown().await;
+            let started = self
+                .notifier
+                .instance(name, NotifyState::Stop, r.priority, &r.scripts);
+            Notifier::wait(started, Duration::from_secs(1)).await;
+        }
+    }
+
+    /// (Re)subscribes the `vrrp_script`s and restarts the `track_file` poller.
+    async fn apply_tracking(&mut self) {
+        let old: Vec<SubscriptionId> = self.script_subs.keys().copied().collect();
+        let mut subs = BTreeMap::new();
+        // Only scripts some instance or group tracks are run, as keepalived does.
+        let tracked: Vec<String> = self
+            .loaded
+            .instances
+            .iter()
+            .flat_map(|i| i.router.track.iter().map(|t| t.object.clone()))
+            .chain(
+                self.loaded
+                    .vrrp
+                    .host
+                    .sync_groups
+                    .iter()
+                    .flat_map(|g| g.track.iter().map(|t| t.object.clone())),
+            )
+            .collect();
+        for (name, s) in &self.loaded.vrrp.scripts {
+            if !tracked.iter().any(|o| o == &format!("script:{name}")) {
+                continue;
+            }
+            let account = match &s.user {
+                Some((u, g)) => match self.notifier.resolve(u, g.as_deref()) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        error!(script = %name, %e, "vrrp_script user: script disabled");
+                        continue;
+                    }
+                },
+                None => self.notifier.account(),
+            };
+            let cmd = match command_line(&s.script) {
+                Ok(c) => c,
+                Err(e) => {
+                    error!(script = %name, %e, "vrrp_script disabled");
+                    continue;
+                }
+            };
+            if self.loaded.settings.enable_script_security {
+                if let Err(e) = super::script::check_secure(&cmd.program, account) {
+                    error!(script = %name, %e, "vrrp_script disabled");
+                    continue;
+                }
+            }
+            let is_root = rustix::process::geteuid().is_root();
+            let check = MiscCheck {
+                program: cmd.program,
+                args: cmd.args,
+                timeout: s.timeout.unwrap_or(s.interval),
+                dynamic: false,
+                uid: (is_root && account.uid != 0).then_some(account.uid),
+                gid: (is_root && account.uid != 0).then_some(account.gid),
+                env: Vec::new(),
+                output_limit: 4096,
+            };
+            let spec = CheckSpec {
+                checker: CheckerKey::new(format!("vrrp_script:{name}:{}", s.script)),
+                target: Target::new(SocketAddr::from(([0, 0, 0, 0], 0))),
+                timing: CheckTiming {
+                    interval: s.interval,
+                    timeout: s.timeout.unwrap_or(s.interval),
+                    rise: s.rise.max(1),
+                    fall: s.fall.max(1),
+                    retry: 0,
+                    alpha: s.init_fail,
+                    ..CheckTiming::default()
+                },
+            };
+            match self.runner.subscribe(spec, Arc::new(check)).await {
+                Ok(id) => {
+                    subs.insert(id, name.clone());
+                }
+                Err(_) => error!("the script runner stopped"),
+            }
+        }
+        for id in old {
+            let _ = self.runner.unsubscribe(id).await;
+        }
+        self.script_subs = subs;
+        if let Some(p) = self.file_poller.take() {
+            p.abort();
+        }
+        let files: Vec<(String, PathBuf, bool)> = self
+            .loaded
+            .track_files
+            .iter()
+            .map(|(n, f)| (format!("file:{n}"), f.path.clone(), f.reverse))
+            .collect();
+        if !files.is_empty() {
+            let tx = self.tx.clone();
+            self.file_poller = Some(tokio::spawn(poll_track_files(files, tx)));
+        }
+    }
+
+    /// SIGHUP: load the file again and apply the differences. Instances are matched by
+    /// name; an unchanged one keeps running untouched, a priority change is applied
+    /// live, any other change restarts the instance in its current state (a Master
+    /// stays Master and keeps its addresses). A configuration that does not load is
+    /// rejected and the running one stays.
+    pub async fn reload(&mut self) -> Result<(), String> {
+        systemd::notify("RELOADING=1");
+        let result = self.reload_inner().await;
+        match &result {
+            Ok(()) => {
+                self.reloads += 1;
+                info!("configuration reloaded");
+            }
+            Err(e) => {
+                self.failed_reloads += 1;
+                error!(%e, "reload rejected; the running configuration stays");
+            }
+        }
+        systemd::notify("READY=1");
+        result
+    }
+
+    async fn reload_inner(&mut self) -> Result<(), String> {
+        let interfaces = system_interfaces().await?;
+        let loaded =
+            load(&self.opts.config, &self.opts.conf, &interfaces).map_err(|e| e.to_string())?;
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        self.loaded = loaded;
+        self.apply_tracking().await;
+        if !self.opts.vrrp {
+            return Ok(());
+        }
+        let wanted: Vec<InstanceConfig> = self.loaded.instances.clone();
+        let names: Vec<String> = wanted.iter().map(|c| c.router.name.clone()).collect();
+        let gone: Vec<String> = self
+            .instances
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            info!(instance = %name, "removed by reload");
+            self.stop_instance(&name).await;
+        }
+        for config in wanted {
+            let name = config.router.name.clone();
+            let Some(r) = self.instances.get_mut(&name) else {
+                info!(instance = %name, "added by reload");
+                self.start_instance(config.clone(), config, None).await;
+                continue;
+            };
+            if r.loaded == config {
+                continue;
+            }
+            let mut only_priority = r.loaded.clone();
+            only_priority.router.priority = config.router.priority;
+            if only_priority == config {
+                let _ = r.handle.command(Command::SetPriority {
+                    priority: config.router.priority,
+                });
+                r.config.router.priority = config.router.priority;
+                r.loaded = config;
+                continue;
+            }
+            info!(instance = %name, "changed by reload: restarting in its current state");
+            self.replace_instance(config.clone(), config).await;
+        }
+        // Notify scripts may change without the instance changing.
+        for (name, r) in self.instances.iter_mut() {
+            if let Some(e) = self.loaded.vrrp.extras.get(name) {
+                r.scripts = Scripts::from(&e.notify);
+            }
+        }
+        Ok(())
+    }
+
+    async fn control_action(&mut self, action: Action) -> Result<serde_json::Value, String> {
+        match action {
+            Action::Status => serde_json::to_value(self.status()).map_err(|e| e.to_string()),
+            Action::Metrics => Ok(serde_json::Value::String(super::metrics::render(
+                &self.status(),
+            ))),
+            Action::SetPriority { instance, priority } => {
+                let r = self
+                    .instances
+                    .get_mut(&instance)
+                    .ok_or_else(|| format!("no instance {instance}"))?;
+                if !(1..=254).contains(&priority) {
+                    return Err(format!("priority {priority} is not in 1..=254"));
+                }
+                let p = Priority(priority);
+                r.handle
+                    .command(Command::SetPriority { priority: p })
+                    .map_err(|_| "the instance has stopped".to_string())?;
+                r.config.router.priority = p;
+                info!(%instance, priority, "priority changed by the control API");
+                Ok(serde_json::json!({ "instance": instance, "priority": priority }))
+            }
+            Action::AddAddress { instance, address } => {
+                let r = self
+                    .instances
+                    .get(&instance)
+                    .ok_or_else(|| format!("no instance {instance}"))?;
+                if r.config.router.virtual_addresses.contains(&address) {
+                    return Err(format!(
+                        "{address} is already a virtual address of {instance}"
+                    ));
+                }
+                if address.is_ipv4() != r.config.router.primary_address.is_ipv4() {
+                    return Err(format!("{address} is not of the instance's address family"));
+                }
+                let mut config = r.config.clone();
+                config.router.virtual_addresses.push(address);
+                let loaded = r.loaded.clone();
+                self.replace_instance(config, loaded).await;
+                info!(%instance, %address, "virtual address added by the control API");
+                Ok(serde_json::json!({ "instance": instance, "added": address }))
+            }
+            Action::RemoveAddress { instance, address } => {
+                let r = self
+                    .instances
+                    .get(&instance)
+                    .ok_or_else(|| format!("no instance {instance}"))?;
+                if !r.config.router.virtual_addresses.contains(&address) {
+                    return Err(format!("{address} is not a virtual address of {instance}"));
+                }
+                if r.config.router.virtual_addresses.len() == 1 {
+                    return Err("an instance needs at least one virtual address".into());
+                }
+                let mut config = r.config.clone();
+                config.router.virtual_addresses.retain(|a| a != &address);
+                let loaded = r.loaded.clone();
+                self.replace_instance(config, loaded).await;
+                info!(%instance, %address, "virtual address removed by the control API");
+                Ok(serde_json::json!({ "instance": instance, "removed": address }))
+            }
+            Action::Reload => self
+                .reload()
+                .await
+                .map(|()| serde_json::json!({ "reloaded": true })),
+        }
+    }
+
+    /// The status document.
+    pub fn status(&self) -> Status {
+        let stats = self.notifier.stats();
+        Status {
+            router_id: self.loaded.settings.router_id.clone(),
+            config: self.opts.config.display().to_string(),
+            started: epoch_seconds(self.started),
+            reloads: self.reloads,
+            failed_reloads: self.failed_reloads,
+            config_warnings: self.loaded.warnings.iter().map(|w| w.to_string()).collect(),
+            instances: self
+                .instances
+                .iter()
+                .map(|(name, r)| InstanceStatus {
+                    name: name.clone(),
+                    interface: r.config.interface.clone(),
+                    vrid: r.config.router.vrid.get(),
+                    state: r.state.to_string(),
+                    priority: r.priority,
+                    base_priority: r.config.router.priority.get(),
+                    virtual_addresses: r.config.router.virtual_addresses.clone(),
+                    master: r.master,
+                    last_transition: epoch_seconds(r.since),
+                    counters: r.counters.clone(),
+                })
+                .collect(),
+            tracked: self
+                .track_states
+                .iter()
+                .map(|(k, v)| (k.clone(), format!("{v:?}").to_uppercase()))
+                .collect(),
+            notify: NotifyCounters {
+                scripts_started: stats.scripts_started.load(Ordering::Relaxed),
+                script_failures: stats.script_failures.load(Ordering::Relaxed),
+                fifo_lines: stats.fifo_lines.load(Ordering::Relaxed),
+                fifo_drops: stats.fifo_drops.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    fn write_dump(&self, file: &str, text: &str) {
+        let path = self.opts.dump_dir.join(file);
+        match std::fs::write(&path, text) {
+            Ok(()) => info!(path = %path.display(), "dump written"),
+            Err(e) => error!(path = %path.display(), %e, "cannot write dump"),
+        }
+    }
+
+    /// SIGUSR1: `keepalived.data`, the running configuration and state.
+    fn dump_data(&self) {
+        let mut out = String::from("------< Global definitions >------\n");
+        let s = self.status();
+        out += &format!(
+            " Router ID = {}\n",
+            s.router_id.as_deref().unwrap_or("(hostname)")
+        );
+        out += "------< VRRP Topology >------\n";
+        for (name, r) in &self.instances {
+            let c = &r.config.router;
+            out += &format!(
+                " VRRP Instance = {name}\n   State = {}\n   Interface = {}\n   Virtual Router ID = {}\n   \
+                 Priority = {}\n   Effective priority = {}\n   Advert interval = {}ms\n   Preempt = {}\n   \
+                 Virtual IP = {}\n",
+                r.state,
+                r.config.interface,
+                c.vrid.get(),
+                c.priority.get(),
+                r.priority,
+                c.advert_interval.to_duration().as_millis(),
+                if c.preempt { "enabled" } else { "disabled" },
+                c.virtual_addresses.len()
+            );
+            for a in &c.virtual_addresses {
+                out += &format!("     {a}\n");
+            }
+            for t in &c.track {
+                let state = self
+                    .track_states
+                    .get(&t.object)
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| "(instance)".into());
+                out += &format!(
+                    "   Tracked = {} weight {:?} {state}\n",
+                    t.object, t.spec.weight
+                );
+            }
+        }
+        self.write_dump("keepalived.data", &out);
+    }
+
+    /// SIGUSR2: `keepalived.stats`, the counters.
+    fn dump_stats(&self) {
+        let mut out = String::new();
+        for i in self.status().instances {
+            out += &format!("VRRP Instance: {}\n", i.name);
+            for (state, n) in &i.counters.transitions {
+                out += &format!("  Became {state}: {n}\n");
+            }
+            out += &format!(
+                "  Action failures: {}\n  Late timers: {}\n  I/O failures: {}\n",
+                i.counters.action_failures, i.counters.late_timers, i.counters.io_failures
+            );
+        }
+        self.write_dump("keepalived.stats", &out);
+    }
+
+    /// The JSON signal: `keepalived.json`, the status document.
+    fn dump_json(&self) {
+        match serde_json::to_string_pretty(&self.status()) {
+            Ok(text) => self.write_dump("keepalived.json", &text),
+            Err(e) => error!(%e, "cannot encode the status"),
+        }
+    }
+
+    async fn shutdown(mut self) {
+        systemd::notify("STOPPING=1");
+        info!("stopping");
+        let mut started = Vec::new();
+        let names: Vec<String> = self.instances.keys().cloned().collect();
+        for name in &names {
+            if let Some(r) = self.instances.remove(name) {
+                r.handle.shutdown().await;
+                started.extend(self.notifier.instance(
+                    name,
+                    NotifyState::Stop,
+                    r.priority,
+                    &r.scripts,
+                ));
+            }
+        }
+        for g in &self.loaded.vrrp.host.sync_groups {
+            let scripts = self
+                .loaded
+                .vrrp
+                .group_notify
+                .get(&g.name)
+                .map(Scripts::from)
+                .unwrap_or_default();
+            started.extend(self.notifier.group(&g.name, NotifyState::Stop, &scripts));
+        }
+        Notifier::wait(started, Duration::from_secs(1)).await;
+        self.notifier.close().await;
+        self.runner.stop().await;
+        if let Some(p) = self.file_poller.take() {
+            p.abort();
+        }
+    }
+}
+
+/// keepalived's JSON dump signal (`keepalived --signum=JSON`): SIGRTMIN + 2.
+pub fn json_signal() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+async fn recv(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn remove_addresses(config: &InstanceConfig, addresses: &[IpAddr]) {
+    let Ok(netlink) = ha_vrrp::linux::Netlink::connect() else {
+        return;
+    };
+    let Ok(link) = netlink.link_by_name(&config.interface).await else {
+        return;
+    };
+    for a in addresses {
+        let prefix = if a.is_ipv4() { 32 } else { 128 };
+        let prefix = config
+            .address_prefixes
+            .iter()
+            .find(|(x, _)| x == a)
+            .map(|(_, p)| *p)
+            .unwrap_or(prefix);
+        if let Err(e) = netlink.remove_address(link.index, *a, prefix).await {
+            warn!(address = %a, %e, "cannot remove a dropped virtual address");
+        }
+    }
+}
+
+/// keepalived's `track_file`: the file holds a number; 0 is up, anything else (or a
+/// missing or unreadable file) is down. Polled once a second.
+async fn poll_track_files(files: Vec<(String, PathBuf, bool)>, tx: mpsc::UnboundedSender<Input>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for (object, path, reverse) in &files {
+            let value = tokio::fs::read_to_string(path)
+                .await
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok());
+            let mut state = match value {
+                Some(0) => TrackState::Up,
+                _ => TrackState::Down,
+            };
+            if *reverse && value.is_some() {
+                state = state.inverted();
+            }
+            let input = Input::TrackFile {
+                object: object.clone(),
+                state,
+            };
+            if tx.send(input).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The daemon's own part of `global_defs`: notify FIFOs, the script user and script
+//! security, the router id. The protocol crates read their own keys (`vrrp_version`,
+//! `vrrp_strict`, `lvs_*`, `bfd_*`); every other key is a warning with its location.
+
+use std::path::PathBuf;
+
+use ha_core::conf::{Config, Node, Span};
+
+/// A notify FIFO (`notify_fifo PATH` with its `notify_fifo_script`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FifoConf {
+    /// Where the FIFO is.
+    pub path: PathBuf,
+    /// The script that reads it.
+    pub script: Option<String>,
+}
+
+/// The daemon's settings from `global_defs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// `router_id` (the host name when absent).
+    pub router_id: Option<String>,
+    /// `notify_fifo`: every notification line.
+    pub notify_fifo: Option<FifoConf>,
+    /// `vrrp_notify_fifo`: `INSTANCE` and `GROUP` lines.
+    pub vrrp_notify_fifo: Option<FifoConf>,
+    /// `lvs_notify_fifo`: `VS` and `RS` lines.
+    pub lvs_notify_fifo: Option<FifoConf>,
+    /// `script_user USER [GROUP]`.
+    pub script_user: Option<(String, Option<String>)>,
+    /// `enable_script_security`.
+    pub enable_script_security: bool,
+}
+
+/// A keyword with no effect, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfWarning {
+    /// Where.
+    pub span: Span,
+    /// What.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.span, self.message)
+    }
+}
+
+/// `global_defs` keys read by the protocol crates' mappings.
+const CRATE_KEYS: &[&str] = &[
+    "vrrp_version",
+    "vrrp_strict",
+    "lvs_sync_daemon",
+    "lvs_timeouts",
+    "lvs_flush",
+    "lvs_flush_on_stop",
+];
+
+/// `global_defs` keys keepalived knows that hakeepd does not act on.
+const KNOWN_UNSUPPORTED: &[&str] = &[
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "smtp_alert_checker",
+    "no_email_faults",
+    "enable_traps",
+    "enable_dbus",
+    "vrrp_mcast_group4",
+    "vrrp_mcast_group6",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
+    "vrrp_iptables",
+    "vrrp_ipsets",
+    "vrrp_skip_check_adv_addr",
+    "vrrp_check_unicast_src",
+    "vrrp_priority",
+    "checker_priority",
+    "bfd_priority",
+    "vrrp_no_swap",
+    "checker_no_swap",
+    "bfd_no_swap",
+    "vrrp_rt_priority",
+    "checker_rt_priority",
+    "bfd_rt_priority",
+    "process_names",
+    "dynamic_interfaces",
+    "max_auto_priority",
+    "linkbeat_use_polling",
+    "snmp_socket",
+    "vrrp_startup_delay",
+    "vrrp_rx_bufs_policy",
+    "lvs_id",
+];
+
+fn warn(node: &Node, message: impl Into<String>) -> ConfWarning {
+    ConfWarning {
+        span: node.span.clone(),
+        message: message.into(),
+    }
+}
+
+/// A settings error with its location.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{span}: {message}")]
+pub struct SettingsError {
+    /// Where.
+    pub span: Span,
+    /// What.
+    pub message: String,
+}
+
+fn fifo_path(node: &Node) -> Result<PathBuf, SettingsError> {
+    node.arg().map(PathBuf::from).ok_or_else(|| SettingsError {
+        span: node.span.clone(),
+        message: format!("{} needs a path", node.keyword),
+    })
+}
+
+fn script_arg(node: &Node) -> Result<String, SettingsError> {
+    node.arg().map(str::to_string).ok_or_else(|| SettingsError {
+        span: node.span.clone(),
+        message: format!("{} needs a script", node.keyword),
+    })
+}
+
+/// Reads the daemon's keys from every `global_defs` block.
+pub fn settings(conf: &Config) -> Result<(DaemonSettings, Vec<ConfWarning>), SettingsError> {
+    let mut s = DaemonSettings::default();
+    let mut warnings = Vec::new();
+    let mut scripts: [Option<String>; 3] = [None, None, None];
+    for block in conf.sections("global_defs") {
+        for c in &block.children {
+            let k = c.keyword.as_str();
+            match k {
+                "router_id" => s.router_id = c.arg().map(str::to_string),
+                "notify_fifo" => {
+                    s.notify_fifo = Some(FifoConf {
+                        path: fifo_path(c)?,
+                        script: None,
+                    })
+                }
+                "vrrp_notify_fifo" => {
+                    s.vrrp_notify_fifo = Some(FifoConf {
+                        path: fifo_path(c)?,
+                        script: None,
+                    })
+                }
+                "lvs_notify_fifo" => {
+                    s.lvs_notify_fifo = Some(FifoConf {
+                        path: fifo_path(c)?,
+                        script: None,
+                    })
+                }
+                "notify_fifo_script" => scripts[0] = Some(script_arg(c)?),
+                "vrrp_notify_fifo_script" => scripts[1] = Some(script_arg(c)?),
+                "lvs_notify_fifo_script" => scripts[2] = Some(script_arg(c)?),
+                "script_user" => {
+                    let user = c.arg().ok_or_else(|| SettingsError {
+                        span: c.span.clone(),
+                        message: "script_user needs a user name".into(),
+                    })?;
+                    s.script_user = Some((user.to_string(), c.args.get(1).cloned()));
+                }
+                "enable_script_security" => s.enable_script_security = true,
+                k if CRATE_KEYS.contains(&k) => {}
+                k if k.starts_with("bfd_") => {}
+                k if KNOWN_UNSUPPORTED.contains(&k) => {
+                    warnings.push(warn(c, format!("global_defs: {k} is not supported yet")))
+                }
+                k => warnings.push(warn(c, format!("global_defs: unknown keyword {k}"))),
+            }
+        }
+    }
+    for (fifo, script) in [
+        &mut s.notify_fifo,
+        &mut s.vrrp_notify_fifo,
+        &mut s.lvs_notify_fifo,
+    ]
+    .into_iter()
+    .zip(scripts)
+    {
+        if let (Some(f), Some(sc)) = (fifo.as_mut(), script) {
+            f.script = Some(sc);
+        }
+    }
+    Ok((s, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ha_core::conf::{Options, parse_str};
+
+    #[test]
+    fn daemon_keys_are_read_and_the_rest_warned_about() {
+        let conf = parse_str(
+            "global_defs {\n router_id LB1\n notify_fifo /run/k.fifo\n notify_fifo_script \"/bin/reader x\"\n \
+             script_user nobody nogroup\n enable_script_security\n vrrp_version 3\n smtp_server 10.0.0.1\n bogus 1\n}\n",
+            &Options::default(),
+        )
+        .unwrap();
+        let (s, w) = settings(&conf).unwrap();
+        assert_eq!(s.router_id.as_deref(), Some("LB1"));
+        let fifo = s.notify_fifo.unwrap();
+        assert_eq!(fifo.path, PathBuf::from("/run/k.fifo"));
+        assert_eq!(fifo.script.as_deref(), Some("/bin/reader x"));
+        assert_eq!(
+            s.script_user,
+            Some(("nobody".to_string(), Some("nogroup".to_string())))
+        );
+        assert!(s.enable_script_security);
+        assert_eq!(w.len(), 2);
+        assert!(w[0].message.contains("smtp_server"));
+        assert!(w[1].to_string().contains(":9:"), "{}", w[1]);
+        let bad = parse_str("global_defs {\n notify_fifo\n}\n", &Options::default()).unwrap();
+        assert!(settings(&bad).is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! Privileged: `hakeepd` on real networks, in network namespaces.
+//!
+//! - One keepalived.conf, run by keepalived 2.2.7 and by hakeepd (`@a` / `@b` lines give
+//!   the two sides their priorities): each wins as the higher priority, nobody flaps,
+//!   a SIGKILL moves the address to the other, the returning router preempts back.
+//! - Reload (SIGHUP) keeps the Master and never drops its address, live priority
+//!   changes included, while the keepalived Backup never takes over.
+//! - The control API changes the priority and the addresses without a reload, and the
+//!   metrics follow the transitions.
+//!
+//! The namespaces and every process are removed by the lab, also on failure. Run as
+//! root by scripts/test.sh (`cargo test -- --ignored`).
+
+#[path = "../../vrrp/tests/netns/mod.rs"]
+mod netns;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netns::{Lab, keepalived_or_skip, root_or_skip, wait_for};
+use rustix::process::Signal;
+
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 100));
+const HTTP_PORT: u16 = 9650;
+
+fn config(extra_instance_lines: &str) -> String {
+    format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n\
+         vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n\
+         @a  priority 150\n@b  priority 100\n    advert_int 0.1\n{extra_instance_lines}\
+         \n    virtual_ipaddress {{\n        10.99.0.100/24\n    }}\n}}\n"
+    )
+}
+
+/// Starts hakeepd in namespace `i` with config id `id`.
+fn start_hakeepd(lab: &Lab, i: usize, conf: &Path, id: &str, log: &str) -> u32 {
+    let pid_file = lab.dir.join(format!("hakeepd{i}.pid"));
+    let pid = lab.spawn(
+        i,
+        log,
+        &[
+            env!("CARGO_BIN_EXE_hakeepd"),
+            "-f",
+            conf.to_str().unwrap(),
+            "-i",
+            id,
+            "--http",
+            &format!("127.0.0.1:{HTTP_PORT}"),
+            "--dump-dir",
+            lab.dir.to_str().unwrap(),
+            "-p",
+            pid_file.to_str().unwrap(),
+        ],
+    );
+    // Ready when the endpoint answers.
+    let ns = lab.ns(i);
+    wait_for(Duration::from_secs(10), || {
+        http(&ns, "GET", "/status").is_some()
+    })
+    .expect("hakeepd answers on its endpoint");
+    pid
+}
+
+fn start_keepalived(lab: &Lab, i: usize, conf: &Path, id: &str, log: &str) -> u32 {
+    // Pid files per start: a killed keepalived's child may linger as a zombie for a
+    // moment, and keepalived refuses to start while its pid file names a live pid.
+    let tag = format!("ka{i}-{}", log.trim_end_matches(".log"));
+    let pid = lab.dir.join(format!("{tag}.pid"));
+    let vrrp_pid = lab.dir.join(format!("{tag}-vrrp.pid"));
+    lab.spawn(
+        i,
+        log,
+        &[
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            conf.to_str().unwrap(),
+            "-i",
+            id,
+            "-p",
+            pid.to_str().unwrap(),
+            "-r",
+            vrrp_pid.to_str().unwrap(),
+        ],
+    )
+}
+
+/// One HTTP request to hakeepd's endpoint inside namespace `ns`: (status code, body).
+fn http(ns: &str, method: &str, path: &str) -> Option<(u16, String)> {
+    let ns = ns.to_string();
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    thread::spawn(move || -> Option<(u16, String)> {
+        let file = std::fs::File::open(format!("/run/netns/{ns}")).ok()?;
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .ok()?;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", HTTP_PORT)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(request.as_bytes()).ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        Some((code, body.to_string()))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+fn status(ns: &str) -> serde_json::Value {
+    let (code, body) = http(ns, "GET", "/status").expect("status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("status JSON")
+}
+
+fn state(ns: &str) -> String {
+    status(ns)["instances"][0]["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The VIP is on exactly one side: `owner`.
+fn only_on(lab: &Lab, owner: usize) -> bool {
+    let other = 3 - owner;
+    lab.has(owner, VIP) && !lab.has(other, VIP)
+}
+
+/// Samples VIP ownership every 10 ms for `window`; the first sample where it is not on
+/// `owner` alone, if any.
+fn steady(lab: &Lab, owner: usize, window: Duration) -> Result<(), String> {
+    let end = Instant::now() + window;
+    while Instant::now() < end {
+        if !only_on(lab, owner) {
+            return Err(format!(
+                "VIP not on {owner} alone: 1 has {}, 2 has {}",
+                lab.has(1, VIP),
+                lab.has(2, VIP)
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "privileged: network namespaces, keepalived, raw sockets"]
+fn one_config_interoperates_with_keepalived_both_ways() {
+    if !root_or_skip("one_config_interoperates_with_keepalived_both_ways")
+        || !keepalived_or_skip("one_config_interoperates_with_keepalived_both_ways")
+    {
+        return;
+    }
+    for ours_master in [true, false] {
+        let lab = Lab::new(if ours_master { "hkm" } else { "hkb" }, 2);
+        let conf = lab.dir.join("keepalived.conf");
+        std::fs::write(&conf, config("")).unwrap();
+        // Namespace 1 runs hakeepd, 2 runs keepalived; `a` is the higher priority.
+        let (ours_id, theirs_id) = if ours_master { ("a", "b") } else { ("b", "a") };
+        let (master, backup) = if ours_master { (1, 2) } else { (2, 1) };
+        let ours = start_hakeepd(&lab, 1, &conf, ours_id, "hakeepd.log");
+        let theirs = start_keepalived(&lab, 2, &conf, theirs_id, "keepalived.log");
+        assert!(
+            wait_for(Duration::from_secs(8), || only_on(&lab, master)).is_some(),
+            "ours_master={ours_master}: the VIP should be on {master} alone\n{}",
+            lab.log("hakeepd.log")
+        );
+        // 30 adverts without a flap.
+        steady(&lab, master, Duration::from_secs(3)).unwrap_or_else(|e| {
+            panic!(
+                "ours_master={ours_master}: {e}\n{}",
+                lab.log("keepalived.log")
+            )
+        });
+        let expected = if ours_master { "MASTER" } else { "BACKUP" };
+        assert_eq!(state(&lab.ns(1)), expected);
+        // The Master crashes: the VIP appears on the Backup.
+        let (killed, restart_id) = if ours_master {
+            lab.signal(ours, Signal::KILL);
+            (1, ours_id)
+        } else {
+            lab.signal(theirs, Signal::KILL);
+            (2, theirs_id)
+        };
+        assert!(
+            wait_for(Duration::from_secs(3), || lab.has(backup, VIP)).is_some(),
+            "ours_master={ours_master}: the Backup did not take over"
+        );
+        // The crashed router left its address behind, as after any crash; it removes it
+        // at start and preempts back.
+        if killed == 1 {
+            start_hakeepd(&lab, 1, &conf, restart_id, "hakeepd2.log");
+        } else {
+            start_keepalived(&lab, 2, &conf, restart_id, "keepalived2.log");
+        }
+        assert!(
+            wait_for(Duration::from_secs(8), || only_on(&lab, master)).is_some(),
+            "ours_master={ours_master}: the returning Master did not preempt back"
+        );
+        steady(&lab, master, Duration::from_secs(1)).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "privileged: network namespaces, keepalived, raw sockets"]
+fn control_api_changes_take_effect_without_reload_and_metrics_follow() {
+    if !root_or_skip("control_api") || !keepalived_or_skip("control_api") {
+        return;
+    }
+    let lab = Lab::new("hkc", 2);
+    let conf = lab.dir.join("keepalived.conf");
+    std::fs::write(&conf, config("")).unwrap();
+    start_hakeepd(&lab, 1, &conf, "a", "hakeepd.log");
+    start_keepalived(&lab, 2, &conf, "b", "keepalived.log");
+    assert!(wait_for(Duration::from_secs(8), || only_on(&lab, 1)).is_some());
+    let ns = lab.ns(1);
+    // Lower our priority below keepalived's: it preempts.
+    let (code, body) = http(&ns, "POST", "/vrrp/VI_1/priority/50").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        wait_for(Duration::from_secs(3), || only_on(&lab, 2)).is_some(),
+        "keepalived did not preempt after our priority dropped"
+    );
+    assert!(wait_for(Duration::from_secs(2), || state(&ns) == "BACKUP").is_some());
+    // Raise it again: we preempt back.
+    assert_eq!(http(&ns, "POST", "/vrrp/VI_1/priority/200").unwrap().0, 200);
+    assert!(wait_for(Duration::from_secs(3), || only_on(&lab, 1)).is_some());
+    // Refusals are typed and leave state alone.
+    assert_eq!(http(&ns, "POST", "/vrrp/VI_1/priority/255").unwrap().0, 400);
+    assert_eq!(http(&ns, "POST", "/vrrp/NOPE/priority/20").unwrap().0, 400);
+    assert_eq!(http(&ns, "GET", "/vrrp/VI_1/priority/20").unwrap().0, 405);
+    // Add a virtual address live (keepalived sees a different address count and logs
+    // it, as it does between two keepalived with different lists).
+    let extra: IpAddr = "10.99.0.101".parse().unwrap();
+    assert_eq!(
+        http(&ns, "POST", "/vrrp/VI_1/addresses/10.99.0.101")
+            .unwrap()
+            .0,
+        200
+    );
+    assert!(wait_for(Duration::from_secs(2), || lab.has(1, extra)).is_some());
+    assert!(lab.has(1, VIP));
+    assert_eq!(
+        http(&ns, "DELETE", "/vrrp/VI_1/addresses/10.99.0.101")
+            .unwrap()
+            .0,
+        200
+    );
+    assert!(wait_for(Duration::from_secs(2), || !lab.has(1, extra)).is_some());
+    assert!(lab.has(1, VIP));
+    // Metrics reflect the transitions: MASTER, BACKUP (preempted), MASTER again.
+    let (code, metrics) = http(&ns, "GET", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("hakeepd_vrrp_state{instance=\"VI_1\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hakeepd_vrrp_priority{instance=\"VI_1\"} 200"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hakeepd_vrrp_transitions_total{instance=\"VI_1\",state=\"MASTER\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hakeepd_vrrp_transitions_total{instance=\"VI_1\",state=\"BACKUP\"} 2"),
+        "{metrics}"
+    );
+}
