@@ -8,7 +8,7 @@
 //! vrid = 51
 //! priority = 150             # default 100
 //! advert_interval = "100ms"  # "1s", "50ms", "5cs" (default "1s")
-//! virtual_addresses = ["10.0.0.100/24"]
+//! virtual_addresses = ["10.0.0.100/24"]   # each with its own prefix (default /32, /128)
 //! # primary_address = "10.0.0.1"   # default: the interface's first address
 //! # unicast_peers = ["10.0.0.2"]
 //! # password = "secret"            # VRRPv2 simple password
@@ -19,14 +19,39 @@
 //! # track_own_interface = true     # FAULT while the interface is down (keepalived's default)
 //! # use_vmac = true                # send from 00:00:5e:00:0{1,2}:VRID on a macvlan
 //! # vmac_name = "vrrp.51"
+//! # excluded_addresses = ["10.0.5.1/24"]   # added with the VIPs, not advertised
+//! # Routes and rules added while Master (after the VIPs) and removed when leaving it
+//! # (before the VIPs), in `ip route` / `ip rule` syntax (keepalived's virtual_routes
+//! # and virtual_rules): routes `DEST/PREFIX [via GW] [dev IF] [src IP] [metric N]
+//! # [table N] [scope X] [proto X]`, optionally prefixed by blackhole, unreachable or
+//! # prohibit; rules `[from PREFIX|all] [to PREFIX] [table N | blackhole | unreachable |
+//! # prohibit] [priority N] [iif IF] [oif IF] [fwmark N[/MASK]]`.
+//! # virtual_routes = ["10.1.0.0/16 via 10.0.0.254 table 100", "blackhole 10.2.0.0/16"]
+//! # virtual_rules = ["from 10.0.0.100 table 100 priority 100"]
 //! # [[instance.track_interface]]
 //! # name = "eth1"
 //! # weight = -50                   # 0: FAULT while down
+//!
+//! # keepalived's vrrp_sync_group: members fault together and become Master only
+//! # together.
+//! # [[sync_group]]
+//! # name = "fw"
+//! # members = ["VI_1", "VI_2"]
+//! # track_interface = ["uplink0"]  # any of these down faults the whole group
+//!
+//! # Added once at start-up whatever the VRRP state, removed at stop (keepalived's
+//! # static_ipaddress, static_routes, static_rules):
+//! # static_addresses = ["192.0.2.5/24 dev eth1"]
+//! # static_routes = ["198.51.100.0/24 via 192.0.2.1"]
+//! # static_rules = ["from 192.0.2.5 table 10"]
 //! ```
 //!
-//! Every transition is logged with `tracing` (`RUST_LOG` filters). SIGINT or SIGTERM stops
-//! every instance gracefully: a Master sends priority 0 and removes its addresses.
-//! Needs root (raw sockets, address changes).
+//! (Top-level keys such as `static_routes` go before the first `[[instance]]`.)
+//!
+//! Every transition, and every sync group transition, is logged with `tracing`
+//! (`RUST_LOG` filters). SIGINT or SIGTERM stops every instance gracefully: a Master
+//! sends priority 0 and removes its routes, rules and addresses; then the static entries
+//! are removed. Needs root (raw sockets, address and route changes).
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,10 +61,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use ha_core::IfIndex;
 use ha_core::track::{TrackSpec, TrackState, TrackWeight};
-use ha_vrrp::linux::{Instance, InstanceConfig, VmacConfig, interface_object};
+use ha_vrrp::linux::{
+    InstanceConfig, InstanceSet, Netlink, SetEvent, VmacConfig, apply_static, interface_object,
+    remove_static,
+};
+use ha_vrrp::routes::{StaticAddress, VirtualRoute, VirtualRule};
 use ha_vrrp::{
     AuthConfig, Centiseconds, ChecksumMode, ChecksumPolicy, InitialState, Priority, RouterConfig,
-    TrackConfig, Version, Vrid,
+    SyncGroupConfig, TrackConfig, Version, Vrid,
 };
 use serde::Deserialize;
 use tracing::{error, info};
@@ -61,6 +90,34 @@ struct Args {
 struct FileConfig {
     #[serde(rename = "instance", default)]
     instances: Vec<InstanceToml>,
+    #[serde(rename = "sync_group", default)]
+    sync_groups: Vec<SyncGroupToml>,
+    #[serde(default)]
+    static_addresses: Vec<StaticAddress>,
+    #[serde(default)]
+    static_routes: Vec<VirtualRoute>,
+    #[serde(default)]
+    static_rules: Vec<VirtualRule>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct SyncGroupToml {
+    name: String,
+    members: Vec<String>,
+    /// Interfaces whose loss faults every member.
+    #[serde(default)]
+    track_interface: Vec<String>,
+}
+
+/// Everything the daemon runs.
+#[derive(Debug)]
+struct Daemon {
+    instances: Vec<InstanceConfig>,
+    sync_groups: Vec<SyncGroupConfig>,
+    static_addresses: Vec<StaticAddress>,
+    static_routes: Vec<VirtualRoute>,
+    static_rules: Vec<VirtualRule>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -95,6 +152,12 @@ struct InstanceToml {
     vmac_name: Option<String>,
     #[serde(default)]
     track_interface: Vec<TrackInterfaceToml>,
+    #[serde(default)]
+    excluded_addresses: Vec<String>,
+    #[serde(default)]
+    virtual_routes: Vec<VirtualRoute>,
+    #[serde(default)]
+    virtual_rules: Vec<VirtualRule>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -165,33 +228,20 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
         v => return Err(err(format!("version {v}: use 2 or 3"))),
     };
     let vrid = Vrid::new(t.vrid).map_err(|e| err(e.to_string()))?;
-    let mut addresses = Vec::new();
-    let mut prefix = None;
-    for text in &t.virtual_addresses {
-        let (addr, len) = match text.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (text.as_str(), None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| err(format!("bad address {text:?}")))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= max)
-                .ok_or_else(|| err(format!("bad prefix in {text:?}")))?,
-            None => max,
-        };
-        if prefix.is_some_and(|p| p != len) {
-            return Err(err(
-                "all virtual addresses must have the same prefix length".into(),
-            ));
-        }
-        prefix = Some(len);
-        addresses.push(addr);
-    }
+    let parse_prefixes = |texts: &[String]| -> Result<Vec<(IpAddr, u8)>, String> {
+        texts
+            .iter()
+            .map(|text| {
+                let p: ha_vrrp::routes::Prefix = text
+                    .parse()
+                    .map_err(|e| err(format!("bad address {text:?}: {e}")))?;
+                Ok((p.address, p.len))
+            })
+            .collect()
+    };
+    let prefixes = parse_prefixes(&t.virtual_addresses)?;
+    let excluded = parse_prefixes(&t.excluded_addresses)?;
+    let addresses: Vec<IpAddr> = prefixes.iter().map(|(a, _)| *a).collect();
     let primary = t.primary_address.unwrap_or(match addresses.first() {
         Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -240,7 +290,10 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
         probe.validate().map_err(|e| e.to_string())?;
     }
     let mut config = InstanceConfig::new(t.interface, router);
-    config.prefix_len = prefix;
+    config.address_prefixes = prefixes;
+    config.excluded_addresses = excluded;
+    config.routes = t.virtual_routes;
+    config.rules = t.virtual_rules;
     config.track_own_interface = t.track_own_interface;
     if t.use_vmac || t.vmac_name.is_some() {
         config.vmac = Some(VmacConfig { name: t.vmac_name });
@@ -248,12 +301,48 @@ fn to_instance(t: InstanceToml) -> Result<InstanceConfig, String> {
     Ok(config)
 }
 
-fn load(text: &str) -> Result<Vec<InstanceConfig>, String> {
+fn load(text: &str) -> Result<Daemon, String> {
     let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
     if file.instances.is_empty() {
         return Err("no [[instance]] in the configuration".into());
     }
-    file.instances.into_iter().map(to_instance).collect()
+    let instances: Vec<InstanceConfig> = file
+        .instances
+        .into_iter()
+        .map(to_instance)
+        .collect::<Result<_, _>>()?;
+    let mut grouped = std::collections::BTreeSet::new();
+    let mut sync_groups = Vec::new();
+    for g in file.sync_groups {
+        for m in &g.members {
+            if !instances.iter().any(|i| &i.router.name == m) {
+                return Err(format!("sync group {}: no instance named {m}", g.name));
+            }
+            if !grouped.insert(m.clone()) {
+                return Err(format!("instance {m} is in more than one sync group"));
+            }
+        }
+        sync_groups.push(SyncGroupConfig {
+            name: g.name,
+            members: g.members,
+            track: g
+                .track_interface
+                .iter()
+                .map(|name| TrackConfig {
+                    object: interface_object(name),
+                    spec: TrackSpec::weight(TrackWeight::FAULT),
+                    initial: TrackState::Up,
+                })
+                .collect(),
+        });
+    }
+    Ok(Daemon {
+        instances,
+        sync_groups,
+        static_addresses: file.static_addresses,
+        static_routes: file.static_routes,
+        static_rules: file.static_rules,
+    })
 }
 
 fn main() -> ExitCode {
@@ -271,7 +360,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let configs = match load(&text) {
+    let daemon = match load(&text) {
         Ok(c) => c,
         Err(e) => {
             error!("invalid configuration: {e}");
@@ -279,7 +368,11 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        info!(instances = configs.len(), "configuration is valid");
+        info!(
+            instances = daemon.instances.len(),
+            sync_groups = daemon.sync_groups.len(),
+            "configuration is valid"
+        );
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -292,47 +385,79 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(configs))
+    runtime.block_on(run(daemon))
 }
 
-async fn run(configs: Vec<InstanceConfig>) -> ExitCode {
-    let mut handles = Vec::new();
-    let mut tasks = Vec::new();
-    for config in configs {
-        let name = config.router.name.clone();
-        match Instance::start(config).await {
-            Ok((instance, handle, mut events)) => {
-                // The instance logs its own transitions; drain the stream.
-                tokio::spawn(async move { while events.recv().await.is_some() {} });
-                handles.push(handle);
-                tasks.push((name, tokio::spawn(instance.run())));
-            }
+async fn run(daemon: Daemon) -> ExitCode {
+    let Daemon {
+        instances,
+        sync_groups,
+        static_addresses,
+        static_routes,
+        static_rules,
+    } = daemon;
+    let has_static =
+        !(static_addresses.is_empty() && static_routes.is_empty() && static_rules.is_empty());
+    let netlink = if has_static {
+        match Netlink::connect() {
+            Ok(n) => Some(n),
             Err(e) => {
-                error!(instance = %name, %e, "cannot start");
-                for h in &handles {
-                    h.shutdown().await;
-                }
+                error!(%e, "cannot open rtnetlink for the static entries");
                 return ExitCode::FAILURE;
             }
         }
-    }
-    wait_for_signal().await;
-    info!("stopping");
-    for h in &handles {
-        h.shutdown().await;
+    } else {
+        None
+    };
+    if let Some(netlink) = &netlink {
+        for f in apply_static(netlink, &static_addresses, &static_routes, &static_rules).await {
+            error!(action = %f.action, error = %f.error, "static entry not applied");
+        }
     }
     let mut code = ExitCode::SUCCESS;
-    for (name, task) in tasks {
-        match task.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                error!(instance = %name, %e, "ended with an error");
+    match InstanceSet::start(instances, sync_groups).await {
+        Ok((set, handle, mut events)) => {
+            let run = tokio::spawn(set.run());
+            let watch = tokio::spawn(async move {
+                let mut failed = false;
+                while let Some(event) = events.recv().await {
+                    match event {
+                        SetEvent::Stopped {
+                            instance,
+                            error: Some(e),
+                        } => {
+                            error!(%instance, %e, "instance ended with an error");
+                            failed = true;
+                        }
+                        // Instances log their transitions and failed actions, the
+                        // set its group transitions.
+                        SetEvent::Instance { .. }
+                        | SetEvent::GroupStateChanged { .. }
+                        | SetEvent::Stopped { .. } => {}
+                    }
+                }
+                failed
+            });
+            wait_for_signal().await;
+            info!("stopping");
+            handle.shutdown().await;
+            drop(handle);
+            if let Err(e) = run.await {
+                error!(%e, "instance set task failed");
                 code = ExitCode::FAILURE;
             }
-            Err(e) => {
-                error!(instance = %name, %e, "task failed");
+            if !matches!(watch.await, Ok(false)) {
                 code = ExitCode::FAILURE;
             }
+        }
+        Err(e) => {
+            error!(%e, "cannot start");
+            code = ExitCode::FAILURE;
+        }
+    }
+    if let Some(netlink) = &netlink {
+        for f in remove_static(netlink, &static_addresses, &static_routes, &static_rules).await {
+            error!(action = %f.action, error = %f.error, "static entry not removed");
         }
     }
     code
@@ -372,7 +497,7 @@ mod tests {
 
     #[test]
     fn a_small_file_maps_to_instances() {
-        let configs = load(
+        let daemon = load(
             r#"
             [[instance]]
             name = "VI_1"
@@ -402,14 +527,36 @@ mod tests {
             password = "secret"
             checksum = "no_pseudo_header"
             virtual_addresses = ["10.0.1.100"]
+            virtual_routes = ["10.1.0.0/16 via 10.0.0.254 table 100", "blackhole 10.2.0.0/16"]
+            virtual_rules = ["from 10.0.1.100 table 100 priority 100"]
+
+            [[sync_group]]
+            name = "fw"
+            members = ["VI_1", "VI_2"]
+            track_interface = ["uplink0"]
             "#,
         )
         .unwrap();
+        let configs = &daemon.instances;
         assert_eq!(configs.len(), 3);
-        assert_eq!(configs[0].prefix_len, Some(24));
+        assert_eq!(
+            configs[0].address_prefixes,
+            vec![
+                ("10.0.0.100".parse().unwrap(), 24),
+                ("10.0.0.101".parse().unwrap(), 24)
+            ]
+        );
+        assert_eq!(configs[2].routes.len(), 2);
+        assert_eq!(configs[2].routes[1].to_string(), "blackhole 10.2.0.0/16");
+        assert_eq!(
+            configs[2].rules[0].to_string(),
+            "from 10.0.1.100/32 table 100 priority 100"
+        );
+        assert_eq!(daemon.sync_groups[0].members, vec!["VI_1", "VI_2"]);
+        assert_eq!(daemon.sync_groups[0].track[0].object, "if:uplink0");
         assert_eq!(configs[0].router.advert_interval, Centiseconds(5));
         assert!(configs[0].router.primary_address.is_unspecified());
-        assert_eq!(configs[1].prefix_len, Some(128));
+        assert_eq!(configs[1].address_prefixes[0].1, 128);
         assert!(configs[1].router.primary_address.is_ipv6());
         assert!(!configs[1].track_own_interface);
         assert_eq!(configs[1].router.track[0].object, "if:eth2");
@@ -434,12 +581,32 @@ mod tests {
             load("[[instance]]\nname='x'\ninterface='e'\nvrid=0\nvirtual_addresses=['10.0.0.1']")
                 .is_err()
         );
-        let mixed = "[[instance]]\nname='x'\ninterface='e'\nvrid=1\nvirtual_addresses=['10.0.0.1/24','10.0.0.2/32']";
-        assert!(load(mixed).unwrap_err().contains("prefix"));
+        let bad_prefix =
+            "[[instance]]\nname='x'\ninterface='e'\nvrid=1\nvirtual_addresses=['10.0.0.1/33']";
+        assert!(load(bad_prefix).unwrap_err().contains("prefix"));
+        let bad_route = "[[instance]]\nname='x'\ninterface='e'\nvrid=1\nvirtual_addresses=['10.0.0.1']\nvirtual_routes=['10.0.0.0/8 onlink']";
+        assert!(load(bad_route).is_err());
+        let unknown_member = "[[instance]]\nname='x'\ninterface='e'\nvrid=1\nvirtual_addresses=['10.0.0.1']\n[[sync_group]]\nname='g'\nmembers=['x','y']";
+        assert!(
+            load(unknown_member)
+                .unwrap_err()
+                .contains("no instance named y")
+        );
         let typo =
             "[[instance]]\nname='x'\ninterface='e'\nvrid=1\nprio=3\nvirtual_addresses=['10.0.0.1']";
         assert!(load(typo).is_err());
         let v2_fast = "[[instance]]\nname='x'\ninterface='e'\nversion=2\nvrid=1\nadvert_interval='50ms'\nvirtual_addresses=['10.0.0.1']";
         assert!(load(v2_fast).is_err());
+    }
+
+    #[test]
+    fn static_entries_are_top_level() {
+        let daemon = load(
+            "static_addresses = ['192.0.2.5/24 dev eth1']\nstatic_routes = ['198.51.100.0/24 via 192.0.2.1']\nstatic_rules = ['from 192.0.2.5 table 10']\n[[instance]]\nname='x'\ninterface='e'\nvrid=1\nvirtual_addresses=['10.0.0.1']",
+        )
+        .unwrap();
+        assert_eq!(daemon.static_addresses[0].device, "eth1");
+        assert_eq!(daemon.static_routes.len(), 1);
+        assert_eq!(daemon.static_rules.len(), 1);
     }
 }

@@ -63,7 +63,8 @@ pub enum SetEvent {
         event: InstanceEvent,
     },
     /// A sync group changed state: every member is now `to` (MASTER, BACKUP or FAULT).
-    /// Reported after the last member's own transition. Mixed states in between are
+    /// Reported right after the last member's `StateChanged` event (as for one
+    /// instance, its address changes follow that event). Mixed states in between are
     /// not reported.
     GroupStateChanged {
         /// Group name.
