@@ -103,6 +103,10 @@ pub const DEFAULT_PERSISTENCE_TIMEOUT: Duration = Duration::from_secs(360);
 /// ranges multiply quickly); beyond it the mapping fails instead of exhausting memory.
 pub const MAX_SERVICES: usize = 65_536;
 
+/// The most destinations (real and sorry servers, counted once per service) one
+/// configuration may expand to.
+pub const MAX_DESTINATIONS: usize = 1 << 20;
+
 /// The scheduler when none is given (keepalived's and the kernel's default).
 pub const DEFAULT_SCHEDULER: Scheduler = Scheduler::Wlc;
 
@@ -305,7 +309,10 @@ pub fn map(conf: &Config) -> Result<KeepalivedIpvs, MapError> {
             }
         }
     }
-    let mut budget = MAX_SERVICES;
+    let mut budget = Budget {
+        services: MAX_SERVICES,
+        destinations: MAX_DESTINATIONS,
+    };
     for node in conf.sections("virtual_server") {
         if let Some(vs) = virtual_server(node, &groups, &mut budget, &mut out.warnings)? {
             out.virtual_servers.push(vs);
@@ -485,6 +492,13 @@ fn sync_daemon(node: &Node, warnings: &mut Vec<Warning>) -> Result<SyncDaemonCon
         .next()
         .ok_or_else(|| error(node, "lvs_sync_daemon needs an interface"))?
         .to_string();
+    // The kernel's IFNAMSIZ, less the NUL.
+    if interface.len() > crate::packet::NAME_MAXLEN || interface.contains('\0') {
+        return Err(error(
+            node,
+            format!("lvs_sync_daemon: {interface:?} is not an interface name"),
+        ));
+    }
     let mut conf = SyncDaemonConf {
         interface,
         vrrp_instance: None,
@@ -736,6 +750,12 @@ fn address_range(node: &Node, text: &str, budget: &mut usize) -> Result<Vec<IpAd
 // ---------------------------------------------------------------------------------------
 // virtual_server
 
+/// What the virtual servers may still expand to.
+struct Budget {
+    services: usize,
+    destinations: usize,
+}
+
 /// What a `virtual_server` line names.
 enum VsTarget {
     Addr(IpAddr, u16),
@@ -796,7 +816,7 @@ struct VsDraft {
 fn virtual_server(
     node: &Node,
     groups: &BTreeMap<&str, Group>,
-    budget: &mut usize,
+    budget: &mut Budget,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<VirtualServerConf>, MapError> {
     let first = one_arg(node)?;
@@ -962,9 +982,23 @@ fn virtual_server(
         }
     };
 
-    *budget = budget
+    budget.services = budget
+        .services
         .checked_sub(keys.len())
         .ok_or_else(|| too_many(node))?;
+    let servers = d.real_servers.len() + usize::from(d.sorry.is_some());
+    budget.destinations = keys
+        .len()
+        .checked_mul(servers)
+        .and_then(|n| budget.destinations.checked_sub(n))
+        .ok_or_else(|| {
+            error(
+                node,
+                format!(
+                    "the configuration expands to more than {MAX_DESTINATIONS} IPVS destinations"
+                ),
+            )
+        })?;
 
     // Persistence: a service with port 0 must be persistent.
     let mut persistence = d.persistence;

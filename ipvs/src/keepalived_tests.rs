@@ -779,6 +779,16 @@ fn expansion_is_bounded() {
     let e = map_err(&text);
     assert!(e.message.contains("more than"), "{e}");
     assert_eq!(e.span.line, 8);
+    // Many real servers on a large group.
+    let mut text = String::from(
+        "virtual_server_group big {\n 10.1.0.0/16 80\n}\nvirtual_server group big {\n protocol TCP\n",
+    );
+    for i in 0..17 {
+        text.push_str(&format!(" real_server 10.9.0.{i} 80\n"));
+    }
+    text.push_str("}\n");
+    let e = map_err(&text);
+    assert!(e.message.contains("destinations"), "{e}");
 }
 
 #[test]
@@ -824,6 +834,7 @@ fn sync_daemon() {
     for bad in [
         "lvs_sync_daemon",
         "lvs_sync_daemon eth0 inst",
+        "lvs_sync_daemon aninterfacenamethatistoolong VI_1",
         "lvs_sync_daemon eth0 VI_1 id 256",
         "lvs_sync_daemon eth0 VI_1 id",
         "lvs_sync_daemon eth0 VI_1 maxlen 0",
