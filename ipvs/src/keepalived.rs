@@ -258,6 +258,20 @@ pub struct VirtualServerConf {
 }
 
 impl VirtualServerConf {
+    /// The virtual addresses of the services (none for fwmark services), without
+    /// repeats: what `ha_suspend` watches.
+    pub fn virtual_addresses(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for pool in &self.pools {
+            if let ServiceKey::Addr { addr, .. } = pool.service.key {
+                if !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+        }
+        out
+    }
+
     /// Where real server `index` sits in each pool: `(pool index, destination key)`.
     pub fn destinations(&self, index: usize) -> impl Iterator<Item = (usize, DestinationKey)> + '_ {
         self.pools
@@ -780,7 +794,6 @@ struct RsDraft {
 struct SorryDraft {
     addr: IpAddr,
     port: u16,
-    fwd: Option<ForwardMethod>,
     node: Node,
 }
 
@@ -819,28 +832,7 @@ fn virtual_server(
     budget: &mut Budget,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<VirtualServerConf>, MapError> {
-    let first = one_arg(node)?;
-    let target = match first {
-        "fwmark" => {
-            extra_args(node, 2, warnings);
-            VsTarget::Fwmark(fwmark(node, node.args.get(1).map(String::as_str))?)
-        }
-        "group" => {
-            extra_args(node, 2, warnings);
-            let name = node
-                .args
-                .get(1)
-                .ok_or_else(|| error(node, "virtual_server group needs a group name"))?;
-            VsTarget::Group(name.clone())
-        }
-        addr => {
-            extra_args(node, 2, warnings);
-            VsTarget::Addr(
-                ip(node, addr)?,
-                port(node, node.args.get(1).map(String::as_str))?,
-            )
-        }
-    };
+    let target = vs_target(node, warnings)?;
     let group = match &target {
         VsTarget::Group(name) => Some(groups.get(name.as_str()).ok_or_else(|| {
             error(
@@ -859,7 +851,6 @@ fn virtual_server(
     for c in &node.children {
         vs_keyword(c, &mut d, warnings)?;
     }
-
     if d.real_servers.is_empty() {
         warnings.push(warn(
             node,
@@ -871,25 +862,17 @@ fn virtual_server(
         return Ok(None);
     }
 
-    let protocol = d.protocol.as_ref().map(|(p, _)| *p);
-    let has_addresses = match (&target, group) {
-        (VsTarget::Addr(..), _) => true,
-        (_, Some(g)) => g
-            .entries
+    let entries = group.map(|g| g.entries.as_slice()).unwrap_or_default();
+    let has_addresses = matches!(target, VsTarget::Addr(..))
+        || entries
             .iter()
-            .any(|e| matches!(e, GroupEntry::Addresses { .. })),
-        _ => false,
-    };
-    let has_fwmarks = match (&target, group) {
-        (VsTarget::Fwmark(_), _) => true,
-        (_, Some(g)) => g
-            .entries
+            .any(|e| matches!(e, GroupEntry::Addresses { .. }));
+    let has_fwmarks = matches!(target, VsTarget::Fwmark(_))
+        || entries
             .iter()
-            .any(|e| matches!(e, GroupEntry::Fwmark { .. })),
-        _ => false,
-    };
-    let protocol = match (protocol, has_addresses) {
-        (Some(p), true) => p,
+            .any(|e| matches!(e, GroupEntry::Fwmark { .. }));
+    let protocol = match (&d.protocol, has_addresses) {
+        (Some((p, _)), true) => *p,
         (None, true) => {
             warnings.push(warn(
                 node,
@@ -898,48 +881,17 @@ fn virtual_server(
             Protocol::Udp
         }
         (p, false) => {
-            if let (Some(_), Some((_, pnode))) = (p, &d.protocol) {
+            if let Some((_, pnode)) = p {
                 warnings.push(warn(pnode, "protocol is ignored for a fwmark service"));
             }
             Protocol::Tcp
         }
     };
-
-    // The family of fwmark services: ip_family, else that of the non-tunnelled real and
-    // sorry servers, else that of all the (tunnelled) servers when they agree, else IPv4.
     let default_fwd = d.fwd.unwrap_or(ForwardMethod::Masquerade);
-    let fwmark_family = d.family.unwrap_or_else(|| {
-        let servers = d
-            .real_servers
-            .iter()
-            .map(|r| (r.addr, r.fwd.unwrap_or(default_fwd)))
-            .chain(d.sorry.iter().map(|s| {
-                (
-                    s.addr,
-                    s.fwd
-                        .or(d.sorry_fwd.as_ref().map(|f| f.0))
-                        .unwrap_or(default_fwd),
-                )
-            }));
-        let mut all = None;
-        let mut mixed = false;
-        for (addr, fwd) in servers {
-            let f = Family::of(&addr);
-            if !matches!(fwd, ForwardMethod::Tunnel(_)) {
-                return f;
-            }
-            match all {
-                None => all = Some(f),
-                Some(a) if a != f => mixed = true,
-                _ => {}
-            }
-        }
-        if mixed {
-            Family::V4
-        } else {
-            all.unwrap_or(Family::V4)
-        }
-    });
+    let sorry_fwd = d.sorry_fwd.as_ref().map_or(default_fwd, |f| f.0);
+    let fwmark_family = d
+        .family
+        .unwrap_or_else(|| fwmark_family(&d, default_fwd, sorry_fwd));
 
     let mut keys: Vec<ServiceKey> = Vec::new();
     let name = match &target {
@@ -963,7 +915,7 @@ fn virtual_server(
             format!("fwmark {mark}")
         }
         VsTarget::Group(name) => {
-            for e in group.map(|g| g.entries.as_slice()).unwrap_or_default() {
+            for e in entries {
                 match e {
                     GroupEntry::Addresses { addrs, port } => {
                         keys.extend(addrs.iter().map(|addr| ServiceKey::Addr {
@@ -981,26 +933,159 @@ fn virtual_server(
             format!("group {name}")
         }
     };
+    budget.take(
+        node,
+        keys.len(),
+        d.real_servers.len() + usize::from(d.sorry.is_some()),
+    )?;
 
-    budget.services = budget
-        .services
-        .checked_sub(keys.len())
-        .ok_or_else(|| too_many(node))?;
-    let servers = d.real_servers.len() + usize::from(d.sorry.is_some());
-    budget.destinations = keys
-        .len()
-        .checked_mul(servers)
-        .and_then(|n| budget.destinations.checked_sub(n))
-        .ok_or_else(|| {
-            error(
-                node,
-                format!(
-                    "the configuration expands to more than {MAX_DESTINATIONS} IPVS destinations"
-                ),
-            )
-        })?;
+    let mut ha_suspend = d.ha_suspend.is_some();
+    if let (Some(hs), true) = (&d.ha_suspend, has_fwmarks) {
+        warnings.push(warn(hs, "ha_suspend cannot be used with fwmarks: cleared"));
+        ha_suspend = false;
+    }
 
-    // Persistence: a service with port 0 must be persistent.
+    let services = services(node, &name, &d, &keys, has_addresses, protocol, warnings)?;
+    let vs_port = match target {
+        VsTarget::Addr(_, p) => Some(p),
+        _ => None,
+    };
+    let (real_servers, per_pool, weight_sum) = real_servers(
+        &name,
+        &d,
+        &services,
+        group.is_some(),
+        vs_port,
+        default_fwd,
+        warnings,
+    )?;
+    let (quorum, hysteresis) = quorum(node, &d, weight_sum, warnings);
+
+    let mut pools = Vec::with_capacity(services.len());
+    let mut sorry_warned = false;
+    for (service, real_servers) in services.into_iter().zip(per_pool) {
+        let sorry_server = match &d.sorry {
+            None => None,
+            Some(s) => sorry_destination(
+                s,
+                sorry_fwd,
+                &service,
+                &real_servers,
+                &name,
+                &mut sorry_warned,
+                warnings,
+            )?,
+        };
+        pools.push(PoolConfig {
+            service,
+            real_servers,
+            quorum,
+            hysteresis,
+            sorry_server,
+            sorry_server_inhibit: d.sorry_inhibit,
+            alpha: d.alpha,
+            omega: d.omega,
+            slow_start: None,
+        });
+    }
+    if let (None, Some((_, n))) = (&d.sorry, &d.sorry_fwd) {
+        warnings.push(warn(
+            n,
+            "sorry_server_lvs_method without sorry_server: ignored",
+        ));
+    }
+
+    Ok(Some(VirtualServerConf {
+        name,
+        pools,
+        real_servers,
+        quorum_up: d.quorum_up,
+        quorum_down: d.quorum_down,
+        ha_suspend,
+        node: node.clone(),
+        span: node.span.clone(),
+    }))
+}
+
+impl Budget {
+    /// Takes `services` services with `servers` destinations each.
+    fn take(&mut self, node: &Node, services: usize, servers: usize) -> Result<(), MapError> {
+        self.services = self
+            .services
+            .checked_sub(services)
+            .ok_or_else(|| too_many(node))?;
+        self.destinations = services
+            .checked_mul(servers)
+            .and_then(|n| self.destinations.checked_sub(n))
+            .ok_or_else(|| {
+                error(
+                    node,
+                    format!(
+                        "the configuration expands to more than {MAX_DESTINATIONS} IPVS destinations"
+                    ),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// `virtual_server IP [PORT]`, `virtual_server fwmark N` or `virtual_server group NAME`.
+fn vs_target(node: &Node, warnings: &mut Vec<Warning>) -> Result<VsTarget, MapError> {
+    extra_args(node, 2, warnings);
+    let second = node.args.get(1).map(String::as_str);
+    Ok(match one_arg(node)? {
+        "fwmark" => VsTarget::Fwmark(fwmark(node, second)?),
+        "group" => VsTarget::Group(
+            second
+                .ok_or_else(|| error(node, "virtual_server group needs a group name"))?
+                .to_string(),
+        ),
+        addr => VsTarget::Addr(ip(node, addr)?, port(node, second)?),
+    })
+}
+
+/// The family of fwmark services without `ip_family`: that of the non-tunnelled real and
+/// sorry servers, else that of all the (tunnelled) servers when they agree, else IPv4.
+fn fwmark_family(d: &VsDraft, default_fwd: ForwardMethod, sorry_fwd: ForwardMethod) -> Family {
+    let servers = d
+        .real_servers
+        .iter()
+        .map(|r| (r.addr, r.fwd.unwrap_or(default_fwd)))
+        .chain(d.sorry.iter().map(|s| (s.addr, sorry_fwd)));
+    let mut all = None;
+    for (addr, fwd) in servers {
+        let f = Family::of(&addr);
+        if !matches!(fwd, ForwardMethod::Tunnel(_)) {
+            return f;
+        }
+        match all {
+            None => all = Some(f),
+            Some(a) if a != f => return Family::V4,
+            _ => {}
+        }
+    }
+    all.unwrap_or(Family::V4)
+}
+
+/// The port and family a destination of `key` must match.
+fn port_and_family(key: &ServiceKey) -> (u16, Family) {
+    match *key {
+        ServiceKey::Addr { port, addr, .. } => (port, Family::of(&addr)),
+        ServiceKey::Fwmark { family, .. } => (0, family),
+    }
+}
+
+/// One service per key: scheduler and its flags, persistence, one-packet scheduling.
+fn services(
+    node: &Node,
+    name: &str,
+    d: &VsDraft,
+    keys: &[ServiceKey],
+    has_addresses: bool,
+    protocol: Protocol,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<Service>, MapError> {
+    // A service with port 0 must be persistent; a granularity makes it persistent too.
     let mut persistence = d.persistence;
     if persistence.is_none() && d.granularity.is_some() {
         persistence = Some(DEFAULT_PERSISTENCE_TIMEOUT);
@@ -1020,18 +1105,10 @@ fn virtual_server(
         persistence = Some(DEFAULT_PERSISTENCE_TIMEOUT);
     }
 
-    // ha_suspend needs an address to watch.
-    let mut ha_suspend = d.ha_suspend.is_some();
-    if let (Some(hs), true) = (&d.ha_suspend, has_fwmarks) {
-        warnings.push(warn(hs, "ha_suspend cannot be used with fwmarks: cleared"));
-        ha_suspend = false;
-    }
-
     let scheduler = d
         .scheduler
         .as_ref()
-        .map(|(s, _)| s.clone())
-        .unwrap_or(DEFAULT_SCHEDULER);
+        .map_or(DEFAULT_SCHEDULER, |(s, _)| s.clone());
     let mut flags = d.flags;
     for (n, sched, on_port) in &d.hash_flags {
         if scheduler.name() == *sched {
@@ -1063,10 +1140,9 @@ fn virtual_server(
         ));
     }
 
-    // The services.
     let mut granularity_warned = false;
     let mut services = Vec::with_capacity(keys.len());
-    for key in &keys {
+    for key in keys {
         let mut service = Service::new(*key, scheduler.clone());
         service.flags = flags;
         service.flags.one_packet = d.ops.is_some()
@@ -1098,58 +1174,58 @@ fn virtual_server(
             .map_err(|e| error(node, format!("virtual_server {name}: {e}")))?;
         services.push(service);
     }
+    Ok(services)
+}
 
-    // Real servers: defaults from the virtual server, keepalived's port corrections,
-    // duplicates removed.
-    let is_group = group.is_some();
-    let vs_port = match target {
-        VsTarget::Addr(_, p) => Some(p),
-        _ => None,
-    };
-    let mut real_servers: Vec<RealServerConf> = Vec::new();
+/// The real servers with the virtual server's defaults and keepalived's port corrections,
+/// duplicates removed: their descriptions, their destinations per service, and their
+/// total weight.
+type MappedRealServers = (Vec<RealServerConf>, Vec<Vec<RealServer>>, u64);
+
+fn real_servers(
+    name: &str,
+    d: &VsDraft,
+    services: &[Service],
+    is_group: bool,
+    vs_port: Option<u16>,
+    default_fwd: ForwardMethod,
+    warnings: &mut Vec<Warning>,
+) -> Result<MappedRealServers, MapError> {
+    let mut confs: Vec<RealServerConf> = Vec::new();
     let mut per_pool: Vec<Vec<RealServer>> = vec![Vec::new(); services.len()];
     let mut weight_sum: u64 = 0;
     for rs in &d.real_servers {
         let fwd = rs.fwd.unwrap_or(default_fwd);
         let nat = fwd == ForwardMethod::Masquerade;
         let tunnel = matches!(fwd, ForwardMethod::Tunnel(_));
+        // The port health checks use: keepalived corrects it for a single service.
         let address_port = match (is_group, vs_port) {
             (true, _) => rs.port,
-            (false, Some(vp)) => {
-                if rs.port == 0 {
-                    vp
-                } else if !nat && rs.port != vp {
-                    warnings.push(warn(
-                        &rs.node,
-                        format!(
-                            "real server port {} differs from the virtual server's {vp}, which only NAT allows: {vp} is used",
-                            rs.port
-                        ),
-                    ));
-                    vp
-                } else {
-                    rs.port
-                }
+            (false, Some(vp)) if rs.port == 0 => vp,
+            (false, Some(vp)) if !nat && rs.port != vp => {
+                warnings.push(warn(
+                    &rs.node,
+                    format!(
+                        "real server port {} differs from the virtual server's {vp}, which only NAT allows: {vp} is used",
+                        rs.port
+                    ),
+                ));
+                vp
             }
-            (false, None) => {
-                if !nat && rs.port != 0 {
-                    warnings.push(warn(
-                        &rs.node,
-                        "a direct-routed or tunnelled real server of a fwmark service has no port: port ignored",
-                    ));
-                    0
-                } else {
-                    rs.port
-                }
+            (false, None) if !nat && rs.port != 0 => {
+                warnings.push(warn(
+                    &rs.node,
+                    "a direct-routed or tunnelled real server of a fwmark service has no port: port ignored",
+                ));
+                0
             }
+            _ => rs.port,
         };
+        let weight = rs.weight.unwrap_or(d.weight);
         let mut dests = Vec::with_capacity(services.len());
         let mut port_warned = false;
-        for service in &services {
-            let (service_port, service_family) = match service.key {
-                ServiceKey::Addr { port, addr, .. } => (port, Family::of(&addr)),
-                ServiceKey::Fwmark { family, .. } => (0, family),
-            };
+        for service in services {
+            let (service_port, service_family) = port_and_family(&service.key);
             if !tunnel && Family::of(&rs.addr) != service_family {
                 return Err(error(
                     &rs.node,
@@ -1173,8 +1249,7 @@ fn virtual_server(
                 }
                 service_port
             };
-            let mut dest =
-                Destination::new(rs.addr, port, fwd).with_weight(rs.weight.unwrap_or(d.weight));
+            let mut dest = Destination::new(rs.addr, port, fwd).with_weight(weight);
             dest.upper_threshold = rs.upper_threshold;
             dest.lower_threshold = rs.lower_threshold;
             dests.push(dest);
@@ -1193,7 +1268,7 @@ fn virtual_server(
             ));
             continue;
         }
-        weight_sum += u64::from(rs.weight.unwrap_or(d.weight));
+        weight_sum += u64::from(weight);
         let inhibit_on_failure = rs.inhibit.unwrap_or(d.inhibit);
         for (pool, dest) in per_pool.iter_mut().zip(dests) {
             pool.push(RealServer {
@@ -1201,7 +1276,7 @@ fn virtual_server(
                 inhibit_on_failure,
             });
         }
-        real_servers.push(RealServerConf {
+        confs.push(RealServerConf {
             address: SocketAddr::new(rs.addr, address_port),
             notify_up: rs.notify_up.clone(),
             notify_down: rs.notify_down.clone(),
@@ -1209,15 +1284,19 @@ fn virtual_server(
             span: rs.node.span.clone(),
         });
     }
+    Ok((confs, per_pool, weight_sum))
+}
 
-    // Quorum and hysteresis, corrected as keepalived does.
+/// Quorum and hysteresis, corrected as keepalived does: the quorum at most the total
+/// weight (and at least 1), the hysteresis below the quorum.
+fn quorum(node: &Node, d: &VsDraft, weight_sum: u64, warnings: &mut Vec<Warning>) -> (u32, u32) {
     let mut quorum = d.quorum;
-    let quorum_span = d.quorum_node.as_ref().unwrap_or(node);
+    let at = d.quorum_node.as_ref().unwrap_or(node);
     if u64::from(quorum) > weight_sum {
         let reduced = u32::try_from(weight_sum).unwrap_or(u32::MAX).max(1);
         if reduced != quorum {
             warnings.push(warn(
-                quorum_span,
+                at,
                 format!(
                     "quorum {quorum} exceeds the total weight {weight_sum} of the real servers: reduced to {reduced}"
                 ),
@@ -1230,7 +1309,7 @@ fn virtual_server(
         let reduced = quorum - 1;
         if hysteresis != 0 {
             warnings.push(warn(
-                quorum_span,
+                at,
                 format!(
                     "hysteresis {hysteresis} is not below the quorum {quorum}: set to {reduced}"
                 ),
@@ -1238,85 +1317,49 @@ fn virtual_server(
         }
         hysteresis = reduced;
     }
+    (quorum, hysteresis)
+}
 
-    // The sorry server.
-    let mut pools = Vec::with_capacity(services.len());
-    let mut sorry_dropped = false;
-    for (service, real_servers) in services.into_iter().zip(per_pool) {
-        let sorry = match &d.sorry {
-            None => None,
-            Some(s) => {
-                let fwd = s
-                    .fwd
-                    .or(d.sorry_fwd.as_ref().map(|f| f.0))
-                    .unwrap_or(default_fwd);
-                let (service_port, service_family) = match service.key {
-                    ServiceKey::Addr { port, addr, .. } => (port, Family::of(&addr)),
-                    ServiceKey::Fwmark { family, .. } => (0, family),
-                };
-                if !matches!(fwd, ForwardMethod::Tunnel(_)) && Family::of(&s.addr) != service_family
-                {
-                    return Err(error(
-                        &s.node,
-                        format!(
-                            "sorry server {} is {} but the virtual server {name} is {}: only a tunnelled sorry server may differ",
-                            s.addr,
-                            family_name(Family::of(&s.addr)),
-                            family_name(service_family)
-                        ),
-                    ));
-                }
-                let port = if fwd == ForwardMethod::Masquerade && s.port != 0 {
-                    s.port
-                } else {
-                    service_port
-                };
-                let dest = Destination::new(s.addr, port, fwd);
-                if real_servers.iter().any(|r| r.dest.key == dest.key) {
-                    if !sorry_dropped {
-                        sorry_dropped = true;
-                        warnings.push(warn(
-                            &s.node,
-                            "a sorry server that is also a real server is not supported: sorry server ignored",
-                        ));
-                    }
-                    None
-                } else {
-                    Some(dest)
-                }
-            }
-        };
-        pools.push(PoolConfig {
-            service,
-            real_servers,
-            quorum,
-            hysteresis,
-            sorry_server: sorry,
-            sorry_server_inhibit: d.sorry_inhibit,
-            alpha: d.alpha,
-            omega: d.omega,
-            slow_start: None,
-        });
+/// The sorry server of one service; `None` when it is also one of its real servers,
+/// which the pool controller cannot run (warned about once).
+fn sorry_destination(
+    s: &SorryDraft,
+    fwd: ForwardMethod,
+    service: &Service,
+    real_servers: &[RealServer],
+    name: &str,
+    warned: &mut bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<Destination>, MapError> {
+    let (service_port, service_family) = port_and_family(&service.key);
+    if !matches!(fwd, ForwardMethod::Tunnel(_)) && Family::of(&s.addr) != service_family {
+        return Err(error(
+            &s.node,
+            format!(
+                "sorry server {} is {} but the virtual server {name} is {}: only a tunnelled sorry server may differ",
+                s.addr,
+                family_name(Family::of(&s.addr)),
+                family_name(service_family)
+            ),
+        ));
     }
-    if d.sorry.is_none() {
-        if let Some((_, n)) = &d.sorry_fwd {
+    let port = if fwd == ForwardMethod::Masquerade && s.port != 0 {
+        s.port
+    } else {
+        service_port
+    };
+    let dest = Destination::new(s.addr, port, fwd);
+    if real_servers.iter().any(|r| r.dest.key == dest.key) {
+        if !*warned {
+            *warned = true;
             warnings.push(warn(
-                n,
-                "sorry_server_lvs_method without sorry_server: ignored",
+                &s.node,
+                "a sorry server that is also a real server is not supported: sorry server ignored",
             ));
         }
+        return Ok(None);
     }
-
-    Ok(Some(VirtualServerConf {
-        name,
-        pools,
-        real_servers,
-        quorum_up: d.quorum_up,
-        quorum_down: d.quorum_down,
-        ha_suspend,
-        node: node.clone(),
-        span: node.span.clone(),
-    }))
+    Ok(Some(dest))
 }
 
 fn protocol_name(p: Protocol) -> &'static str {
@@ -1465,12 +1508,10 @@ fn vs_keyword(c: &Node, d: &mut VsDraft, warnings: &mut Vec<Warning>) -> Result<
         "sorry_server" => {
             let addr = ip(c, one_arg(c)?)?;
             let port = port(c, c.args.get(1).map(String::as_str))?;
-            let fwd = None;
             extra_args(c, 2, warnings);
             d.sorry = Some(SorryDraft {
                 addr,
                 port,
-                fwd,
                 node: c.clone(),
             });
         }

@@ -644,6 +644,17 @@ fn virtual_server_group_expands_to_one_service_each() {
             }
         )
     );
+    let vips: Vec<IpAddr> = [
+        "192.0.2.1",
+        "192.0.2.10",
+        "192.0.2.11",
+        "192.0.2.12",
+        "2001:db8::1",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    assert_eq!(v.virtual_addresses(), vips);
     // The real server's own address keeps its configured port in a group.
     assert_eq!(v.real_servers[0].address.port(), 80);
 }
