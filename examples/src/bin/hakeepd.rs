@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ha_examples::hakeepd::daemon::{Daemon, DaemonOptions, json_signal};
+use ha_examples::hakeepd::daemon::{Daemon, DaemonOptions, IpvsTarget, json_signal};
 use ha_examples::hakeepd::{config_test, exit, http, load};
 use tracing::{error, info};
 
@@ -62,6 +62,19 @@ struct Args {
     /// Serve /metrics, /status and the control API on this local address.
     #[arg(long)]
     http: Option<SocketAddr>,
+    /// Run only the VRRP side (keepalived's -P).
+    #[arg(short = 'P', long = "vrrp")]
+    vrrp_only: bool,
+    /// Run only the health checks and IPVS (keepalived's -C).
+    #[arg(short = 'C', long = "check")]
+    check_only: bool,
+    /// Do not run BFD (keepalived's -B).
+    #[arg(short = 'B', long = "no_bfd")]
+    no_bfd: bool,
+    /// Keep the IPVS table in memory instead of the kernel (for trying a configuration
+    /// on a host without ip_vs; /status shows the table).
+    #[arg(long)]
+    ipvs_dry_run: bool,
     /// Where SIGUSR1/SIGUSR2/JSON dumps go.
     #[arg(long, default_value = "/tmp")]
     dump_dir: PathBuf,
@@ -145,7 +158,14 @@ fn main() -> ExitCode {
             config: args.config.clone(),
             conf,
             dump_dir: args.dump_dir.clone(),
-            vrrp: true,
+            vrrp: !args.check_only,
+            checks: !args.vrrp_only,
+            bfd: !args.no_bfd,
+            ipvs: if args.ipvs_dry_run {
+                IpvsTarget::DryRun
+            } else {
+                IpvsTarget::Kernel
+            },
         };
         let daemon = match Daemon::start(opts).await {
             Ok(d) => d,

@@ -24,7 +24,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use super::bfd::{Bfd, BfdChange};
 use super::load::{Loaded, load, system_interfaces};
+use super::lvs::{Lvs, VirtualServerStatus};
 use super::notify::{Notifier, NotifyState, Scripts};
 use super::script::{AccountDb, command_line};
 use super::systemd;
@@ -40,6 +42,22 @@ pub struct DaemonOptions {
     pub dump_dir: PathBuf,
     /// Run the VRRP instances.
     pub vrrp: bool,
+    /// Run the health checks and program IPVS.
+    pub checks: bool,
+    /// Run the BFD sessions.
+    pub bfd: bool,
+    /// Where IPVS is programmed.
+    pub ipvs: IpvsTarget,
+}
+
+/// Where the load balancer's table goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpvsTarget {
+    /// The kernel, over generic netlink.
+    Kernel,
+    /// An in-memory table only (a dry run on a host without `ip_vs`; `/status` shows
+    /// it).
+    DryRun,
 }
 
 /// A request to the daemon's loop, with its reply.
@@ -79,6 +97,31 @@ pub enum Action {
         /// The address.
         address: IpAddr,
     },
+    /// Add a real server (without checks) to every service of a virtual server.
+    AddRealServer {
+        /// The virtual server's name, as in the status (`192.0.2.1:80/TCP`).
+        virtual_server: String,
+        /// The real server.
+        real_server: SocketAddr,
+        /// Its weight.
+        weight: u32,
+    },
+    /// Remove a real server.
+    RemoveRealServer {
+        /// The virtual server's name.
+        virtual_server: String,
+        /// The real server.
+        real_server: SocketAddr,
+    },
+    /// Drain a real server (weight 0, kept) or put it back in service.
+    DrainRealServer {
+        /// The virtual server's name.
+        virtual_server: String,
+        /// The real server.
+        real_server: SocketAddr,
+        /// Drain (`true`) or restore (`false`).
+        drain: bool,
+    },
     /// Reload the configuration, as SIGHUP does.
     Reload,
 }
@@ -95,6 +138,7 @@ enum Input {
         state: TrackState,
     },
     Control(ControlRequest),
+    Bfd(BfdChange),
 }
 
 /// Counters kept per instance.
@@ -156,6 +200,16 @@ pub struct Status {
     pub tracked: BTreeMap<String, String>,
     /// Notifications.
     pub notify: NotifyCounters,
+    /// The virtual servers.
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    /// BFD sessions: up or not.
+    pub bfd: BTreeMap<String, bool>,
+    /// The load balancer's state: `off`, `running`, or why it is not.
+    pub ipvs: String,
+    /// The IPVS table as `ipvsadm -Sn` would print it (dry run only).
+    pub ipvs_table: Option<String>,
+    /// IPVS updates that failed.
+    pub ipvs_failures: u64,
 }
 
 /// Notification counters in the status document.
@@ -204,6 +258,14 @@ pub struct Daemon {
     reloads: u64,
     failed_reloads: u64,
     control: mpsc::Sender<ControlRequest>,
+    lvs: Option<Lvs>,
+    lvs_state: String,
+    /// The dry-run table, when IPVS is simulated.
+    fake: Option<Arc<ha_ipvs::FakeIpvs>>,
+    /// No table changes before this: the checks' first verdicts are still arriving.
+    lvs_settle_until: tokio::time::Instant,
+    bfd: Option<Bfd>,
+    bfd_states: BTreeMap<String, bool>,
 }
 
 /// A sender of control requests, for the HTTP endpoint.
@@ -293,8 +355,16 @@ impl Daemon {
             reloads: 0,
             failed_reloads: 0,
             control,
+            lvs: None,
+            lvs_state: "off".into(),
+            fake: None,
+            lvs_settle_until: tokio::time::Instant::now(),
+            bfd: None,
+            bfd_states: BTreeMap::new(),
         };
         d.apply_tracking().await;
+        d.start_bfd();
+        d.start_lvs().await;
         if d.opts.vrrp {
             let configs = d.loaded.instances.clone();
             for config in configs {
@@ -323,8 +393,10 @@ impl Daemon {
             self.instances.len()
         ));
         loop {
+            let tick = self.lvs_wakeup();
             tokio::select! {
                 Some(input) = self.rx.recv() => self.handle(input).await,
+                () = tokio::time::sleep_until(tick) => self.lvs_sync().await,
                 Some(()) = recv(&mut hup) => { let _ = self.reload().await; }
                 Some(()) = recv(&mut usr1) => self.dump_data(),
                 Some(()) = recv(&mut usr2) => self.dump_stats(),
@@ -342,8 +414,22 @@ impl Daemon {
                 generation,
                 instance,
                 event,
-            } => self.on_instance_event(generation, &instance, event),
+            } => {
+                if let Some((master, vrid)) = self.on_instance_event(generation, &instance, event) {
+                    if let Some(lvs) = self.lvs.as_mut() {
+                        lvs.on_vrrp_state(&instance, master, vrid).await;
+                    }
+                }
+            }
             Input::Verdict(v) => {
+                if let Some(lvs) = self.lvs.as_mut() {
+                    if lvs.owns(v.subscription) {
+                        if lvs.on_verdict(&v, &mut self.notifier) {
+                            self.lvs_sync().await;
+                        }
+                        return;
+                    }
+                }
                 if let Some(name) = self.script_subs.get(&v.subscription).cloned() {
                     let state = match v.health {
                         Health::Up => TrackState::Up,
@@ -353,6 +439,24 @@ impl Daemon {
                 }
             }
             Input::TrackFile { object, state } => self.set_track(object, state),
+            Input::Bfd(change) => {
+                self.bfd_states.insert(change.name.clone(), change.up);
+                if change.to_vrrp {
+                    let state = if change.up {
+                        TrackState::Up
+                    } else {
+                        TrackState::Down
+                    };
+                    self.set_track(format!("bfd:{}", change.name), state);
+                }
+                if change.to_checker {
+                    if let Some(lvs) = self.lvs.as_mut() {
+                        if lvs.on_bfd(&change.name, change.up, &mut self.notifier) {
+                            self.lvs_sync().await;
+                        }
+                    }
+                }
+            }
             Input::Control(req) => {
                 let answer = self.control_action(req.action).await;
                 let _ = req.reply.send(answer);
@@ -376,12 +480,16 @@ impl Daemon {
         }
     }
 
-    fn on_instance_event(&mut self, generation: u64, name: &str, event: InstanceEvent) {
-        let Some(r) = self.instances.get_mut(name) else {
-            return;
-        };
+    /// Handles an instance's event; returns `(is master, vrid)` after a transition.
+    fn on_instance_event(
+        &mut self,
+        generation: u64,
+        name: &str,
+        event: InstanceEvent,
+    ) -> Option<(bool, u8)> {
+        let r = self.instances.get_mut(name)?;
         if r.generation != generation {
-            return;
+            return None;
         }
         match event {
             InstanceEvent::Router(Event::StateChanged { to, priority, .. }) => {
@@ -389,7 +497,7 @@ impl Daemon {
                 if r.state == to {
                     // A restarted instance re-entering the state it had: nothing
                     // changed for the outside world.
-                    return;
+                    return None;
                 }
                 r.state = to;
                 r.since = SystemTime::now();
@@ -399,7 +507,9 @@ impl Daemon {
                     let prio = r.priority;
                     self.notifier.instance(name, s, prio, &scripts);
                 }
+                let vrid = r.config.router.vrid.get();
                 self.update_groups();
+                return Some((to == State::Master, vrid));
             }
             InstanceEvent::Router(Event::PriorityChanged { to, .. }) => {
                 r.priority = to.get();
@@ -417,6 +527,7 @@ impl Daemon {
             }
             InstanceEvent::Driver(_) => r.counters.io_failures += 1,
         }
+        None
     }
 
     /// Sends group notifications when every member of a sync group is in one state.
@@ -688,8 +799,34 @@ impl Daemon {
         for w in &loaded.warnings {
             warn!("{w}");
         }
+        let bfd_changed = sessions(&self.loaded.bfd) != sessions(&loaded.bfd);
+        let lvs_changed = lvs_shape(&self.loaded.ipvs) != lvs_shape(&loaded.ipvs);
         self.loaded = loaded;
         self.apply_tracking().await;
+        if bfd_changed {
+            info!("BFD sessions changed by reload: restarting them");
+            if let Some(b) = self.bfd.take() {
+                b.stop().await;
+            }
+            self.bfd_states.clear();
+            self.start_bfd();
+        }
+        if lvs_changed {
+            info!("virtual servers changed by reload: rebuilding the pools");
+            let old = self.lvs.take();
+            self.start_lvs().await;
+            if let Some(mut old) = old {
+                // Services the new configuration drops are withdrawn; the others are
+                // taken over by the new pools at their next pass.
+                let keep = self
+                    .lvs
+                    .as_ref()
+                    .map(|l| l.service_keys())
+                    .unwrap_or_default();
+                old.withdraw_except(&keep).await;
+                old.unsubscribe(&self.runner).await;
+            }
+        }
         if !self.opts.vrrp {
             return Ok(());
         }
@@ -797,10 +934,143 @@ impl Daemon {
                 info!(%instance, %address, "virtual address removed by the control API");
                 Ok(serde_json::json!({ "instance": instance, "removed": address }))
             }
+            Action::AddRealServer {
+                virtual_server,
+                real_server,
+                weight,
+            } => {
+                let lvs = self.lvs.as_mut().ok_or("no virtual servers are running")?;
+                lvs.add_real_server(&virtual_server, real_server, weight, &mut self.notifier)?;
+                lvs.sync().await;
+                info!(%virtual_server, %real_server, weight, "real server added by the control API");
+                Ok(serde_json::json!({ "virtual_server": virtual_server, "added": real_server }))
+            }
+            Action::RemoveRealServer {
+                virtual_server,
+                real_server,
+            } => {
+                let lvs = self.lvs.as_mut().ok_or("no virtual servers are running")?;
+                lvs.remove_real_server(&virtual_server, real_server, &mut self.notifier)?;
+                lvs.sync().await;
+                info!(%virtual_server, %real_server, "real server removed by the control API");
+                Ok(serde_json::json!({ "virtual_server": virtual_server, "removed": real_server }))
+            }
+            Action::DrainRealServer {
+                virtual_server,
+                real_server,
+                drain,
+            } => {
+                let lvs = self.lvs.as_mut().ok_or("no virtual servers are running")?;
+                let configured: BTreeMap<_, _> = [ha_ipvs::model::DestinationKey {
+                    addr: real_server.ip(),
+                    port: real_server.port(),
+                }]
+                .into_iter()
+                .filter_map(|k| lvs.configured_weight(&virtual_server, &k).map(|w| (k, w)))
+                .collect();
+                lvs.drain_real_server(&virtual_server, real_server, drain, |k| {
+                    configured.get(k).copied()
+                })?;
+                lvs.sync().await;
+                info!(%virtual_server, %real_server, drain, "real server drain changed by the control API");
+                Ok(
+                    serde_json::json!({ "virtual_server": virtual_server, "real_server": real_server, "drained": drain }),
+                )
+            }
             Action::Reload => self
                 .reload()
                 .await
                 .map(|()| serde_json::json!({ "reloaded": true })),
+        }
+    }
+
+    fn start_bfd(&mut self) {
+        if !self.opts.bfd || self.loaded.bfd.instances.is_empty() {
+            return;
+        }
+        let tx = self.tx.clone();
+        match Bfd::start(&self.loaded.bfd, move |change| {
+            let _ = tx.send(Input::Bfd(change));
+        }) {
+            Ok(b) => self.bfd = Some(b),
+            Err(e) => error!(%e, "BFD not started"),
+        }
+    }
+
+    async fn start_lvs(&mut self) {
+        if !self.opts.checks || self.loaded.ipvs.virtual_servers.is_empty() {
+            self.lvs_state = "off".into();
+            return;
+        }
+        let backend: Arc<dyn ha_ipvs::IpvsBackend> = match self.opts.ipvs {
+            IpvsTarget::DryRun => {
+                let fake = Arc::new(ha_ipvs::FakeIpvs::new());
+                self.fake = Some(fake.clone());
+                fake
+            }
+            IpvsTarget::Kernel => {
+                match ha_ipvs::client::IpvsClient::connect(ha_ipvs::client::ClientConfig::default())
+                    .await
+                {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => {
+                        error!(%e, "IPVS is not available: virtual servers are not programmed");
+                        self.lvs_state = format!("unavailable: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        // Mapping warnings were reported at load time.
+        let mut ignored = Vec::new();
+        match Lvs::start(
+            &self.loaded.config,
+            &self.loaded.ipvs,
+            backend,
+            &self.runner,
+            &mut ignored,
+        )
+        .await
+        {
+            Ok(lvs) => {
+                self.lvs = Some(lvs);
+                self.lvs_state = "running".into();
+                // The first verdicts of shared checks arrive at once; fresh checks get
+                // one probe round before the table is programmed without them.
+                self.lvs_settle_until = tokio::time::Instant::now() + LVS_SETTLE;
+            }
+            Err(e) => {
+                error!(%e, "virtual servers not started");
+                self.lvs_state = format!("failed: {e}");
+            }
+        }
+    }
+
+    /// When the load balancer next needs a pass.
+    fn lvs_wakeup(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        match &self.lvs {
+            None => now + Duration::from_secs(3600),
+            Some(lvs) => {
+                let due = lvs.poll_timeout().unwrap_or(Lvs::TICK).min(Lvs::TICK);
+                (now + due).max(self.lvs_settle_until)
+            }
+        }
+    }
+
+    async fn lvs_sync(&mut self) {
+        if tokio::time::Instant::now() < self.lvs_settle_until {
+            return;
+        }
+        if let Some(lvs) = self.lvs.as_mut() {
+            lvs.sync().await;
+        }
+    }
+
+    async fn stop_lvs(&mut self) {
+        if let Some(mut lvs) = self.lvs.take() {
+            lvs.shutdown().await;
+            lvs.unsubscribe(&self.runner).await;
         }
     }
 
@@ -841,6 +1111,14 @@ impl Daemon {
                 fifo_lines: stats.fifo_lines.load(Ordering::Relaxed),
                 fifo_drops: stats.fifo_drops.load(Ordering::Relaxed),
             },
+            virtual_servers: self.lvs.as_ref().map(|l| l.status()).unwrap_or_default(),
+            bfd: self.bfd_states.clone(),
+            ipvs: self.lvs_state.clone(),
+            ipvs_table: self
+                .fake
+                .as_ref()
+                .map(|f| ha_ipvs::ipvsadm::save(&f.snapshot())),
+            ipvs_failures: self.lvs.as_ref().map(|l| l.apply_failures).unwrap_or(0),
         }
     }
 
@@ -945,6 +1223,10 @@ impl Daemon {
             started.extend(self.notifier.group(&g.name, NotifyState::Stop, &scripts));
         }
         Notifier::wait(started, Duration::from_secs(1)).await;
+        self.stop_lvs().await;
+        if let Some(b) = self.bfd.take() {
+            b.stop().await;
+        }
         self.notifier.close().await;
         self.runner.stop().await;
         if let Some(p) = self.file_poller.take() {
@@ -952,6 +1234,9 @@ impl Daemon {
         }
     }
 }
+
+/// How long a new set of checks gets before the table is programmed.
+const LVS_SETTLE: Duration = Duration::from_secs(2);
 
 /// keepalived's JSON dump signal (`keepalived --signum=JSON`): SIGRTMIN + 2.
 pub fn json_signal() -> i32 {
@@ -984,6 +1269,45 @@ async fn remove_addresses(config: &InstanceConfig, addresses: &[IpAddr]) {
             warn!(address = %a, %e, "cannot remove a dropped virtual address");
         }
     }
+}
+
+/// The BFD sessions of a mapping, without locations.
+fn sessions(
+    b: &ha_bfd::keepalived::KeepalivedBfd,
+) -> Vec<(String, ha_bfd::SessionConfig, bool, bool)> {
+    b.sessions()
+        .into_iter()
+        .map(|i| (i.name.clone(), i.session.clone(), i.to_vrrp, i.to_checker))
+        .collect()
+}
+
+/// What the load balancer runs, without locations: pools and the checker blocks.
+fn lvs_shape(m: &ha_ipvs::keepalived::KeepalivedIpvs) -> String {
+    fn tree(n: &ha_core::conf::Node, out: &mut String) {
+        out.push_str(&n.keyword);
+        for a in &n.args {
+            out.push(' ');
+            out.push_str(a);
+        }
+        out.push('{');
+        for c in &n.children {
+            tree(c, out);
+        }
+        out.push('}');
+    }
+    let mut out = format!(
+        "{:?}{:?}{:?}",
+        m.sync_daemon
+            .as_ref()
+            .map(|d| (&d.interface, &d.vrrp_instance, d.sync_id)),
+        m.timeouts,
+        m.flush_on_stop
+    );
+    for vs in &m.virtual_servers {
+        out.push_str(&format!("{:?}", vs.pools));
+        tree(&vs.node, &mut out);
+    }
+    out
 }
 
 /// keepalived's `track_file`: the file holds a number; 0 is up, anything else (or a

@@ -8,7 +8,15 @@
 //! | `POST /vrrp/INSTANCE/priority/N` | change the configured priority, live |
 //! | `POST /vrrp/INSTANCE/addresses/IP` | add a virtual address |
 //! | `DELETE /vrrp/INSTANCE/addresses/IP` | remove a virtual address |
+//! | `POST /ipvs/real-server?vs=VS&rs=IP:PORT[&weight=N]` | add a real server (weight 1 by default) |
+//! | `DELETE /ipvs/real-server?vs=VS&rs=IP:PORT` | remove a real server |
+//! | `POST /ipvs/real-server/drain?vs=VS&rs=IP:PORT` | drain it: weight 0, existing connections stay |
+//! | `POST /ipvs/real-server/undrain?vs=VS&rs=IP:PORT` | back to its configured weight |
 //! | `POST /reload` | reload the configuration (as SIGHUP) |
+//!
+//! `VS` is the virtual server's name as `/status` shows it (`192.0.2.1:80/TCP`,
+//! `fwmark 1`, `group NAME`), percent-encoded where needed; an IPv6 real server is
+//! written `[2001:db8::1]:80`.
 //!
 //! Changes answer `200` with a JSON body, `404` for an unknown path, `400` with
 //! `{"error": ...}` when refused. Changes are accepted from loopback peers only, whatever
@@ -40,9 +48,72 @@ pub enum Route {
     BadRequest(String),
 }
 
+/// Decodes `%XX` escapes and `+` (a space) of a query value; a malformed escape is
+/// kept as it is.
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(path: &str) -> Vec<(String, String)> {
+    path.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn real_server_params(path: &str) -> Result<(String, SocketAddr, Option<u32>), String> {
+    let q = query(path);
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let vs = get("vs").ok_or("missing vs=")?;
+    let rs = get("rs").ok_or("missing rs=")?;
+    let rs: SocketAddr = rs
+        .parse()
+        .map_err(|_| format!("rs={rs:?} is not IP:PORT"))?;
+    let weight = match get("weight") {
+        None => None,
+        Some(w) => Some(
+            w.parse::<u32>()
+                .ok()
+                .filter(|w| *w <= 65535)
+                .ok_or_else(|| format!("weight={w:?} is not in 0..=65535"))?,
+        ),
+    };
+    Ok((vs, rs, weight))
+}
+
 /// Maps a method and path to an action.
-pub fn route(method: &str, path: &str) -> Route {
-    let path = path.split('?').next().unwrap_or("");
+pub fn route(method: &str, full_path: &str) -> Route {
+    let path = full_path.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
         ("GET", ["metrics"]) => Route::Action(Action::Metrics),
@@ -68,7 +139,32 @@ pub fn route(method: &str, path: &str) -> Route {
                 Err(_) => Route::BadRequest(format!("{ip:?} is not an IP address")),
             }
         }
+        (m @ ("POST" | "DELETE"), ["ipvs", "real-server"]) => match real_server_params(full_path) {
+            Ok((virtual_server, real_server, weight)) if m == "POST" => {
+                Route::Action(Action::AddRealServer {
+                    virtual_server,
+                    real_server,
+                    weight: weight.unwrap_or(1),
+                })
+            }
+            Ok((virtual_server, real_server, _)) => Route::Action(Action::RemoveRealServer {
+                virtual_server,
+                real_server,
+            }),
+            Err(why) => Route::BadRequest(why),
+        },
+        ("POST", ["ipvs", "real-server", verb @ ("drain" | "undrain")]) => {
+            match real_server_params(full_path) {
+                Ok((virtual_server, real_server, _)) => Route::Action(Action::DrainRealServer {
+                    virtual_server,
+                    real_server,
+                    drain: *verb == "drain",
+                }),
+                Err(why) => Route::BadRequest(why),
+            }
+        }
         (_, ["metrics" | "status" | "reload"]) => Route::MethodNotAllowed,
+        (_, ["ipvs", "real-server", ..]) => Route::MethodNotAllowed,
         (_, ["vrrp", _, "priority", _]) | (_, ["vrrp", _, "addresses", _]) => {
             Route::MethodNotAllowed
         }
@@ -221,6 +317,37 @@ mod tests {
             route("POST", "/vrrp/VI_1/addresses/nope"),
             Route::BadRequest(_)
         ));
+        assert_eq!(
+            route(
+                "POST",
+                "/ipvs/real-server/drain?vs=192.0.2.1%3A80%2FTCP&rs=10.0.0.2:80"
+            ),
+            Route::Action(Action::DrainRealServer {
+                virtual_server: "192.0.2.1:80/TCP".into(),
+                real_server: "10.0.0.2:80".parse().unwrap(),
+                drain: true
+            })
+        );
+        assert_eq!(
+            route(
+                "POST",
+                "/ipvs/real-server?vs=fwmark+1&rs=[2001:db8::2]:0&weight=5"
+            ),
+            Route::Action(Action::AddRealServer {
+                virtual_server: "fwmark 1".into(),
+                real_server: "[2001:db8::2]:0".parse().unwrap(),
+                weight: 5
+            })
+        );
+        assert!(matches!(
+            route("DELETE", "/ipvs/real-server?vs=x"),
+            Route::BadRequest(_)
+        ));
+        assert!(matches!(
+            route("POST", "/ipvs/real-server?vs=x&rs=10.0.0.1:80&weight=70000"),
+            Route::BadRequest(_)
+        ));
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
         assert_eq!(route("POST", "/metrics"), Route::MethodNotAllowed);
         assert_eq!(route("GET", "/nothing"), Route::NotFound);
     }

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ha_bfd::keepalived::KeepalivedBfd;
 use ha_core::conf::{Config, Options, ParseError, parse_file};
-use ha_healthcheck::keepalived::{TrackFile, track_files};
+use ha_healthcheck::keepalived::TrackFile;
+use ha_ipvs::keepalived::KeepalivedIpvs;
 use ha_vrrp::keepalived::{Interfaces, KeepalivedVrrp, StaticInterfaces};
 use ha_vrrp::linux::InstanceConfig;
 
@@ -23,6 +25,10 @@ pub struct Loaded {
     pub vrrp: KeepalivedVrrp,
     /// The Linux configuration of each VRRP instance, in configuration order.
     pub instances: Vec<InstanceConfig>,
+    /// The IPVS mapping (virtual servers, sync daemon, timeouts).
+    pub ipvs: KeepalivedIpvs,
+    /// The BFD mapping (`bfd_instance`s).
+    pub bfd: KeepalivedBfd,
     /// `track_file` definitions.
     pub track_files: BTreeMap<String, TrackFile>,
     /// Every warning, in file order.
@@ -59,11 +65,40 @@ pub fn map(config: Config, interfaces: &dyn Interfaces) -> Result<Loaded, LoadEr
         span: w.span.clone(),
         message: w.message.clone(),
     }));
-    let files = track_files(&config).map_err(|e| LoadError::Map(e.to_string()))?;
-    warnings.extend(files.warnings.iter().map(|w| ConfWarning {
+    let ipvs = ha_ipvs::keepalived::map(&config).map_err(|e| LoadError::Map(e.to_string()))?;
+    warnings.extend(ipvs.warnings.iter().map(|w| ConfWarning {
+        span: w.span.clone(),
+        message: w.message.clone(),
+    }));
+    let bfd = ha_bfd::keepalived::map(&config).map_err(|e| LoadError::Map(e.to_string()))?;
+    warnings.extend(bfd.warnings.iter().map(|w| ConfWarning {
+        span: w.span.clone(),
+        message: w.message.clone(),
+    }));
+    // Checker blocks are mapped here too, so `-t` reports their problems; the daemon
+    // maps them again when it subscribes the checks.
+    let checks = ha_healthcheck::keepalived::MapContext::from_config(&config)
+        .map_err(|e| LoadError::Map(e.to_string()))?;
+    warnings.extend(checks.warnings.iter().map(|w| ConfWarning {
         span: w.span.clone(),
         message: format!("{}: {}", w.keyword, w.message),
     }));
+    for vs in &ipvs.virtual_servers {
+        let mut ctx = checks.value.clone();
+        for c in &vs.node.children {
+            ctx.defaults
+                .apply(c)
+                .map_err(|e| LoadError::Map(e.to_string()))?;
+        }
+        for rs in &vs.real_servers {
+            let m = ha_healthcheck::keepalived::map_real_server(&rs.node, &ctx)
+                .map_err(|e| LoadError::Map(e.to_string()))?;
+            warnings.extend(m.warnings.iter().map(|w| ConfWarning {
+                span: w.span.clone(),
+                message: format!("{}: {}", w.keyword, w.message),
+            }));
+        }
+    }
     let instances = ha_vrrp::linux::instance_configs(&vrrp);
     warnings.sort_by(|a, b| {
         (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col))
@@ -73,7 +108,9 @@ pub fn map(config: Config, interfaces: &dyn Interfaces) -> Result<Loaded, LoadEr
         settings,
         vrrp,
         instances,
-        track_files: files.value,
+        ipvs,
+        bfd,
+        track_files: checks.value.track_files.clone(),
         warnings,
     })
 }

@@ -6,14 +6,18 @@
 //! - [`load`]: configuration loading and every warning with its location;
 //! - [`daemon`]: the loop (VRRP instances, tracked scripts and files, reload, dumps,
 //!   control requests);
+//! - [`lvs`]: checker verdicts → pool controllers → reconciler → IPVS;
+//! - [`bfd`]: the BFD sessions, feeding VRRP tracking and `BFD_CHECK`;
 //! - [`notify`]: notify scripts and FIFOs with keepalived's formats;
 //! - [`script`]: command lines, the script user and script security;
 //! - [`http`] and [`metrics`]: the opt-in local endpoint;
 //! - [`systemd`]: readiness notifications.
 
+pub mod bfd;
 pub mod daemon;
 pub mod http;
 pub mod load;
+pub mod lvs;
 pub mod metrics;
 pub mod notify;
 pub mod script;
