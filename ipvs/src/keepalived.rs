@@ -79,7 +79,7 @@
 //! assert_eq!((sync.interface.as_str(), sync.vrrp_instance.as_deref()), ("eth1", Some("VI_1")));
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -261,10 +261,11 @@ impl VirtualServerConf {
     /// The virtual addresses of the services (none for fwmark services), without
     /// repeats: what `ha_suspend` watches.
     pub fn virtual_addresses(&self) -> Vec<IpAddr> {
+        let mut seen = BTreeSet::new();
         let mut out: Vec<IpAddr> = Vec::new();
         for pool in &self.pools {
             if let ServiceKey::Addr { addr, .. } = pool.service.key {
-                if !out.contains(&addr) {
+                if seen.insert(addr) {
                     out.push(addr);
                 }
             }
@@ -1193,6 +1194,7 @@ fn real_servers(
 ) -> Result<MappedRealServers, MapError> {
     let mut confs: Vec<RealServerConf> = Vec::new();
     let mut per_pool: Vec<Vec<RealServer>> = vec![Vec::new(); services.len()];
+    let mut seen: Vec<BTreeSet<DestinationKey>> = vec![BTreeSet::new(); services.len()];
     let mut weight_sum: u64 = 0;
     for rs in &d.real_servers {
         let fwd = rs.fwd.unwrap_or(default_fwd);
@@ -1254,10 +1256,10 @@ fn real_servers(
             dest.lower_threshold = rs.lower_threshold;
             dests.push(dest);
         }
-        let duplicate = per_pool
+        let duplicate = seen
             .iter()
             .zip(&dests)
-            .any(|(pool, dest)| pool.iter().any(|r| r.dest.key == dest.key));
+            .any(|(keys, dest)| keys.contains(&dest.key));
         if duplicate {
             warnings.push(warn(
                 &rs.node,
@@ -1270,7 +1272,8 @@ fn real_servers(
         }
         weight_sum += u64::from(weight);
         let inhibit_on_failure = rs.inhibit.unwrap_or(d.inhibit);
-        for (pool, dest) in per_pool.iter_mut().zip(dests) {
+        for ((pool, keys), dest) in per_pool.iter_mut().zip(&mut seen).zip(dests) {
+            keys.insert(dest.key);
             pool.push(RealServer {
                 dest,
                 inhibit_on_failure,

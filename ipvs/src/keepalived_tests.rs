@@ -910,3 +910,19 @@ fn errors_display_their_location() {
     let e = map_err(&vs("lb_algo nope"));
     assert!(e.to_string().starts_with("<string>:3:1: "), "{e}");
 }
+
+#[test]
+fn a_large_group_maps() {
+    let mut text = String::from(
+        "virtual_server_group big {\n 10.1.0.0/20 80\n}\nvirtual_server group big {\n protocol TCP\n lvs_method DR\n",
+    );
+    for i in 0..16 {
+        text.push_str(&format!(" real_server 10.9.0.{i} 80\n"));
+    }
+    text.push_str("}\n");
+    let m = map(&conf(&text)).expect("maps");
+    let vs = &m.virtual_servers[0];
+    assert_eq!(vs.pools.len(), 4096);
+    assert!(vs.pools.iter().all(|p| p.real_servers.len() == 16));
+    assert_eq!(vs.virtual_addresses().len(), 4096);
+}
