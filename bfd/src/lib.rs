@@ -19,7 +19,7 @@
 //!
 //! The crate is `#![deny(unsafe_code)]`. The single exception is the private
 //! `linux::sys` module (`#[allow(unsafe_code)]`), a small wrapper around `setsockopt`
-//! and `recvmsg` with ancillary data; each `unsafe` block there states why it is sound.
+//! and `recvmmsg` with ancillary data; each `unsafe` block there states why it is sound.
 //! Without the `linux` feature the crate contains no unsafe code.
 //!
 //! The engine only produces and consumes UDP payloads with their addressing

@@ -7,7 +7,11 @@
 //!   UDP 3784 (single hop, RFC 5881) and 4784 (multihop, RFC 5883). Each asks the kernel
 //!   for the received TTL / hop limit and the destination address and interface
 //!   (`IP_RECVTTL` + `IP_PKTINFO`, `IPV6_RECVHOPLIMIT` + `IPV6_RECVPKTINFO`), which the
-//!   engine needs for demultiplexing and the TTL check. Each socket has a floor: 255 on
+//!   engine needs for demultiplexing and the TTL check. Datagrams are taken up to 32 at
+//!   a time with one `recvmmsg(2)` and handed to the driver one by one, so a busy
+//!   receive path costs one system call per batch rather than per packet; datagrams
+//!   longer than 256 bytes (no BFD Control packet is) are dropped and counted
+//!   ([`UdpIo::truncated`]). Each socket has a floor: 255 on
 //!   the single-hop sockets, [`ListenConfig::multihop_min_ttl`] on the multihop ones
 //!   (the engine still checks each session's own minimum). Datagrams below the floor
 //!   are dropped here and counted ([`UdpIo::ttl_dropped`]), never handed to the engine.
@@ -17,7 +21,12 @@
 //! - **Send**: one socket per (source address, source port, interface), created on the
 //!   first packet a session sends and bound to that address and port, so every session
 //!   keeps its own source port in 49152–65535 as RFC 5881 section 4 asks, with TTL / hop
-//!   limit taken from the [`Transmit`] (255). Binding per port, rather than `IP_PKTINFO`
+//!   limit taken from the [`Transmit`] (255). Send sockets are non-blocking and not
+//!   registered with the tokio reactor: a UDP send never waits, and a registered socket
+//!   would cost an epoll event for every packet sent. Each is connected to its session's
+//!   peer, so the kernel keeps the route instead of looking it up for every packet (an
+//!   ICMP error from a closed peer port, which a connected socket reports on the next
+//!   send, is cleared and the packet sent again). Binding per port, rather than `IP_PKTINFO`
 //!   on one socket, is the only way to choose the UDP source port per packet. Sockets of
 //!   removed sessions stay open until the [`UdpIo`] is dropped (at most one per port).
 //!   The outgoing interface is chosen by routing, except for IPv6 link-local addresses,
@@ -92,6 +101,15 @@ pub enum LinuxError {
         #[source]
         source: io::Error,
     },
+    /// `connect(2)` of a send socket to its session's peer failed.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// The peer's address and port.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// `setsockopt(2)` failed.
     #[error("cannot set socket option {option}: {source}")]
     SocketOption {
@@ -116,9 +134,9 @@ impl From<LinuxError> for io::Error {
     fn from(e: LinuxError) -> io::Error {
         match &e {
             LinuxError::Socket(s) | LinuxError::Reactor(s) => io::Error::new(s.kind(), e),
-            LinuxError::Bind { source, .. } | LinuxError::SocketOption { source, .. } => {
-                io::Error::new(source.kind(), e)
-            }
+            LinuxError::Bind { source, .. }
+            | LinuxError::Connect { source, .. }
+            | LinuxError::SocketOption { source, .. } => io::Error::new(source.kind(), e),
             _ => io::Error::new(io::ErrorKind::InvalidInput, e),
         }
     }
@@ -182,8 +200,15 @@ struct TxKey {
 }
 
 struct TxSocket {
-    socket: UdpSocket,
+    /// Non-blocking, and not registered with the reactor: a UDP send does not wait, and
+    /// a registered socket would cost an epoll wake-up for every packet sent (the kernel
+    /// signals write space each time a sent datagram is freed).
+    socket: Socket,
     ttl: u8,
+    /// The peer the socket is connected to. A connected socket keeps its route, so a send
+    /// skips the per-packet route and source-address lookups an unconnected `sendto`
+    /// makes.
+    connected: Option<SocketAddr>,
 }
 
 /// BFD over kernel UDP sockets: a [`PacketIo`] for [`ha_core::driver::Driver`]. See the
@@ -192,6 +217,10 @@ pub struct UdpIo {
     rx: Vec<RxSocket>,
     tx: HashMap<TxKey, TxSocket>,
     next_rx: usize,
+    /// Datagrams taken by the last `recvmmsg`, from `rx[batch_socket]`, not yet handed
+    /// out.
+    batch: sys::RecvBatch,
+    batch_socket: usize,
     truncated: u64,
     ttl_dropped: u64,
 }
@@ -317,9 +346,11 @@ fn open_tx(key: TxKey, ttl: u8) -> Result<TxSocket, LinuxError> {
     socket
         .bind(&SockAddr::from(address))
         .map_err(|source| LinuxError::Bind { address, source })?;
+    socket.set_nonblocking(true).map_err(option("O_NONBLOCK"))?;
     Ok(TxSocket {
-        socket: register(socket)?,
+        socket,
         ttl,
+        connected: None,
     })
 }
 
@@ -355,6 +386,8 @@ impl UdpIo {
             rx,
             tx: HashMap::new(),
             next_rx: 0,
+            batch: sys::RecvBatch::new(),
+            batch_socket: 0,
             truncated: 0,
             ttl_dropped: 0,
         })
@@ -373,7 +406,8 @@ impl UdpIo {
         self.tx.len()
     }
 
-    /// Datagrams dropped because they were larger than the receive buffer.
+    /// Datagrams dropped because they were longer than 256 bytes (no BFD Control packet
+    /// is).
     pub fn truncated(&self) -> u64 {
         self.truncated
     }
@@ -385,7 +419,7 @@ impl UdpIo {
         self.ttl_dropped
     }
 
-    fn tx_socket(&mut self, transmit: &Transmit) -> Result<&TxSocket, LinuxError> {
+    fn tx_socket(&mut self, transmit: &Transmit) -> Result<&mut TxSocket, LinuxError> {
         let key = TxKey {
             source: transmit.source.map(|s| s.to_canonical()),
             port: transmit.source_port.unwrap_or(0),
@@ -394,37 +428,73 @@ impl UdpIo {
         };
         if let Some(existing) = self.tx.get_mut(&key) {
             if existing.ttl != transmit.ttl {
-                set_ttl(
-                    &socket2::SockRef::from(&existing.socket),
-                    key.v4,
-                    transmit.ttl,
-                )?;
+                set_ttl(&existing.socket, key.v4, transmit.ttl)?;
                 existing.ttl = transmit.ttl;
             }
         } else {
             let socket = open_tx(key, transmit.ttl)?;
             self.tx.insert(key, socket);
         }
-        self.tx.get(&key).ok_or(LinuxError::NothingToListen)
+        self.tx.get_mut(&key).ok_or(LinuxError::NothingToListen)
     }
 }
 
 impl PacketIo for UdpIo {
     async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, RecvMeta)> {
         loop {
+            // Hand out what the last batch took before asking the kernel again. A future
+            // dropped after the batch was filled loses nothing: the datagrams wait here.
+            if let Some((payload, got)) = self.batch.pop() {
+                let got = got.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "unexpected address family")
+                })?;
+                if got.truncated {
+                    self.truncated += 1;
+                    continue;
+                }
+                let rx = &self.rx[self.batch_socket];
+                // No control message: report 0, which no session accepts.
+                let ttl = got.ttl.unwrap_or(0);
+                if rx.min_ttl > 1 && ttl < rx.min_ttl {
+                    self.ttl_dropped += 1;
+                    continue;
+                }
+                let len = payload.len().min(buf.len());
+                buf[..len].copy_from_slice(&payload[..len]);
+                let source = got.source.ip().to_canonical();
+                let destination =
+                    got.destination
+                        .map(|d| d.to_canonical())
+                        .unwrap_or(if source.is_ipv4() {
+                            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                        } else {
+                            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                        });
+                let meta = RecvMeta {
+                    source,
+                    destination,
+                    source_port: Some(got.source.port()),
+                    destination_port: Some(rx.port),
+                    interface: IfIndex(got.ifindex),
+                    ttl,
+                    cast: Cast::of(destination),
+                };
+                return Ok((len, meta));
+            }
+            let (rx, batch, first) = (&self.rx, &mut self.batch, self.next_rx);
             let (index, got) = poll_fn(|cx| {
-                let n = self.rx.len();
+                let n = rx.len();
                 for k in 0..n {
-                    let index = (self.next_rx + k) % n;
-                    let rx = &self.rx[index];
+                    let index = (first + k) % n;
+                    let socket = &rx[index].socket;
                     loop {
-                        match rx.socket.poll_recv_ready(cx) {
+                        match socket.poll_recv_ready(cx) {
                             Poll::Pending => break,
                             Poll::Ready(Err(e)) => return Poll::Ready((index, Err(e))),
                             Poll::Ready(Ok(())) => {}
                         }
-                        match rx.socket.try_io(Interest::READABLE, || {
-                            sys::recv_with_meta(rx.socket.as_fd(), buf)
+                        match socket.try_io(Interest::READABLE, || {
+                            sys::recv_batch(socket.as_fd(), batch)
                         }) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                             other => return Poll::Ready((index, other)),
@@ -436,38 +506,8 @@ impl PacketIo for UdpIo {
             .await;
             // Round robin, so a busy socket cannot starve the others.
             self.next_rx = (index + 1) % self.rx.len();
-            let got = got?;
-            if got.truncated {
-                self.truncated += 1;
-                continue;
-            }
-            let port = self.rx[index].port;
-            let min_ttl = self.rx[index].min_ttl;
-            // No control message: report 0, which no session accepts.
-            let ttl = got.ttl.unwrap_or(0);
-            if min_ttl > 1 && ttl < min_ttl {
-                self.ttl_dropped += 1;
-                continue;
-            }
-            let source = got.source.ip().to_canonical();
-            let destination =
-                got.destination
-                    .map(|d| d.to_canonical())
-                    .unwrap_or(if source.is_ipv4() {
-                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                    } else {
-                        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                    });
-            let meta = RecvMeta {
-                source,
-                destination,
-                source_port: Some(got.source.port()),
-                destination_port: Some(port),
-                interface: IfIndex(got.ifindex),
-                ttl,
-                cast: Cast::of(destination),
-            };
-            return Ok((got.len, meta));
+            self.batch_socket = index;
+            got?;
         }
     }
 
@@ -476,8 +516,41 @@ impl PacketIo for UdpIo {
             .destination_port
             .ok_or(LinuxError::NoDestinationPort)?;
         let destination = scoped(transmit.destination, port, transmit.interface);
+        let shared = transmit.source_port.is_none_or(|p| p == 0);
         let socket = self.tx_socket(transmit)?;
-        socket.socket.send_to(payload, destination).await?;
+        // Non-blocking: a full send buffer (which one packet per session and interval
+        // does not fill) is reported as `WouldBlock` rather than waited for; the driver
+        // reports it and BFD's Detect Mult absorbs a lost packet.
+        if shared {
+            // No source port: one socket for many peers, so it stays unconnected.
+            socket
+                .socket
+                .send_to(payload, &SockAddr::from(destination))?;
+            return Ok(());
+        }
+        // Each session has its own source port, hence its own socket: connect it to the
+        // session's peer (again if a later session with the same port has another peer).
+        if socket.connected != Some(destination) {
+            socket
+                .socket
+                .connect(&SockAddr::from(destination))
+                .map_err(|source| LinuxError::Connect {
+                    address: destination,
+                    source,
+                })?;
+            socket.connected = Some(destination);
+        }
+        match socket.socket.send(payload) {
+            // A connected UDP socket reports an earlier ICMP error (the peer's port was
+            // closed) on the next send, which then sends nothing; the error is cleared by
+            // being reported, so send again rather than lose this packet.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                socket.socket.send(payload)?;
+            }
+            other => {
+                other?;
+            }
+        }
         Ok(())
     }
 }

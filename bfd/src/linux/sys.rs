@@ -1,6 +1,6 @@
 //! The few system calls the standard library and `socket2` do not wrap: integer socket
-//! options and `recvmsg` with ancillary data (received TTL / hop limit, destination
-//! address and arrival interface).
+//! options and `recvmmsg` with ancillary data (received TTL / hop limit, destination
+//! address and arrival interface), many datagrams per call.
 //!
 //! This is the only module of the crate allowed to use `unsafe`; every block says why it
 //! is sound.
@@ -57,41 +57,112 @@ pub(crate) struct Received {
 }
 
 /// Ancillary data buffer, aligned for `cmsghdr`.
+#[derive(Clone, Copy)]
 #[repr(C, align(8))]
-struct CmsgBuf([u8; 256]);
+struct CmsgBuf([u8; 128]);
 
-/// Receives one datagram without blocking (the socket is non-blocking), with its control
-/// messages parsed.
-pub(crate) fn recv_with_meta(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
-    let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    let mut control = CmsgBuf([0; 256]);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: an all-zero `msghdr` is a valid value (null pointers, zero lengths); every
+/// How many datagrams one [`recv_batch`] call takes at most.
+pub(crate) const BATCH: usize = 32;
+
+/// The room for one datagram in a [`RecvBatch`]. A BFD Control packet's length field is
+/// one byte, so no valid packet is longer; longer datagrams are reported truncated.
+pub(crate) const SLOT: usize = 256;
+
+/// Buffers for up to [`BATCH`] datagrams received by one `recvmmsg(2)`, and what the
+/// kernel said about each. Plain data (no pointers), so it can live in a `Send` type; the
+/// pointer structures the system call needs are built on the stack for each call.
+pub(crate) struct RecvBatch {
+    data: Box<[[u8; SLOT]; BATCH]>,
+    control: Box<[CmsgBuf; BATCH]>,
+    addrs: Box<[libc::sockaddr_storage; BATCH]>,
+    /// One entry per datagram of the last call, in arrival order; `None` when the sender's
+    /// address was of an unexpected family.
+    got: Vec<Option<Received>>,
+    /// The next entry of `got` to hand out.
+    next: usize,
+}
+
+impl RecvBatch {
+    /// Empty buffers.
+    pub(crate) fn new() -> Self {
+        RecvBatch {
+            data: Box::new([[0; SLOT]; BATCH]),
+            control: Box::new([CmsgBuf([0; 128]); BATCH]),
+            // SAFETY: sockaddr_storage is plain integers; all-zero is a valid value.
+            addrs: Box::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            got: Vec::with_capacity(BATCH),
+            next: 0,
+        }
+    }
+
+    /// The next datagram not yet handed out: its payload and metadata (`None`: a sender
+    /// address of an unexpected family).
+    pub(crate) fn pop(&mut self) -> Option<(&[u8], Option<Received>)> {
+        let got = *self.got.get(self.next)?;
+        let slot = self.next;
+        self.next += 1;
+        let len = got.map_or(0, |g| g.len);
+        Some((&self.data[slot][..len.min(SLOT)], got))
+    }
+}
+
+/// Receives up to [`BATCH`] datagrams with one `recvmmsg(2)` without blocking (the socket
+/// is non-blocking), replacing what `batch` held. Returns how many arrived.
+pub(crate) fn recv_batch(fd: BorrowedFd<'_>, batch: &mut RecvBatch) -> io::Result<usize> {
+    batch.got.clear();
+    batch.next = 0;
+    let mut iovecs: [libc::iovec; BATCH] = std::array::from_fn(|i| libc::iovec {
+        iov_base: batch.data[i].as_mut_ptr().cast::<libc::c_void>(),
+        iov_len: SLOT,
+    });
+    // SAFETY: an all-zero `mmsghdr` is a valid value (null pointers, zero lengths); every
     // field we rely on is set just below.
-    let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
-    msg.msg_name = addr.as_mut_ptr().cast::<libc::c_void>();
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.0.as_mut_ptr().cast::<libc::c_void>();
-    msg.msg_controllen = control.0.len() as _;
-    // SAFETY: `msg` points at memory that outlives the call: `addr` (sized as stated in
-    // msg_namelen), one iovec covering exactly `buf`, and `control` (sized as stated in
-    // msg_controllen). The kernel writes at most those lengths.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    let mut headers: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    for (i, h) in headers.iter_mut().enumerate() {
+        h.msg_hdr.msg_name = (&raw mut batch.addrs[i]).cast::<libc::c_void>();
+        h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_hdr.msg_iov = &raw mut iovecs[i];
+        h.msg_hdr.msg_iovlen = 1;
+        h.msg_hdr.msg_control = batch.control[i].0.as_mut_ptr().cast::<libc::c_void>();
+        h.msg_hdr.msg_controllen = batch.control[i].0.len() as _;
+    }
+    // SAFETY: `headers` holds BATCH valid message headers, each pointing at memory that
+    // outlives the call: its own sockaddr_storage (sized as stated in msg_namelen), one
+    // iovec covering exactly its SLOT-byte data buffer, and its control buffer (sized as
+    // stated in msg_controllen). The kernel writes at most those lengths, and at most
+    // BATCH headers (the count passed). A null timeout is allowed.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            headers.as_mut_ptr(),
+            BATCH as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let len = usize::try_from(n).unwrap_or(0).min(buf.len());
-    // SAFETY: the kernel initialised `msg_namelen` bytes of `addr` (the storage was zeroed
-    // beforehand, so every byte is initialised either way) and sockaddr_storage has no
-    // invalid bit patterns.
-    let storage = unsafe { addr.assume_init() };
-    let source = sockaddr_to_std(&storage)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected address family"))?;
+    let n = usize::try_from(n).unwrap_or(0).min(BATCH);
+    for (i, h) in headers.iter().enumerate().take(n) {
+        let len = (h.msg_len as usize).min(SLOT);
+        let got = sockaddr_to_std(&batch.addrs[i]).map(|source| {
+            // SAFETY: `h.msg_hdr` is a header the kernel just filled, whose control
+            // pointer and length describe `batch.control[i]`.
+            unsafe { parse_control(&h.msg_hdr, len, source) }
+        });
+        batch.got.push(got);
+    }
+    Ok(n)
+}
+
+/// Reads the flags and control messages of a message header the kernel filled.
+///
+/// # Safety
+///
+/// `msg` must have been filled by `recvmsg`/`recvmmsg`, with `msg_control` /
+/// `msg_controllen` describing a live buffer.
+unsafe fn parse_control(msg: &libc::msghdr, len: usize, source: SocketAddr) -> Received {
     let mut out = Received {
         len,
         truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
@@ -100,15 +171,15 @@ pub(crate) fn recv_with_meta(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<R
         ifindex: 0,
         ttl: None,
     };
-    // SAFETY: `msg` is the header the kernel just filled; CMSG_FIRSTHDR/CMSG_NXTHDR only
-    // return pointers inside `control` (bounded by msg_controllen) or null.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+    // SAFETY: `msg` is a header the kernel filled (caller's contract); CMSG_FIRSTHDR and
+    // CMSG_NXTHDR only return pointers inside its control buffer (bounded by
+    // msg_controllen) or null.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
     while !cmsg.is_null() {
         // SAFETY: non-null pointers from CMSG_FIRSTHDR/NXTHDR point at a complete cmsghdr
-        // inside `control`; it may be unaligned for nothing (the buffer is 8-aligned and
-        // the kernel aligns headers), but read_unaligned does not care.
+        // inside the control buffer; read_unaligned does not care about alignment.
         let header = unsafe { cmsg.read_unaligned() };
-        // SAFETY: CMSG_DATA of a valid header points inside `control`.
+        // SAFETY: CMSG_DATA of a valid header points inside the control buffer.
         let data = unsafe { libc::CMSG_DATA(cmsg) };
         let data_len = (header.cmsg_len as usize).saturating_sub(
             // SAFETY: CMSG_LEN is a pure size computation.
@@ -141,9 +212,9 @@ pub(crate) fn recv_with_meta(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<R
             _ => {}
         }
         // SAFETY: as for CMSG_FIRSTHDR; `cmsg` is a valid header within `msg`.
-        cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
     }
-    Ok(out)
+    out
 }
 
 fn sockaddr_to_std(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
