@@ -17,8 +17,9 @@
 //! `unsafe` is denied in the whole crate except one small module of the Linux adapter
 //! that wraps `recvmsg` with IPv6 ancillary data (see [`linux`]).
 //!
-//! Still to come: the mapping from keepalived.conf's `vrrp_instance` and
-//! `vrrp_sync_group` sections.
+//! [`keepalived`] maps keepalived.conf's VRRP sections (`vrrp_instance`,
+//! `vrrp_sync_group`, `vrrp_script`, `static_*`); `linux::instance_configs` and
+//! `linux::InstanceSet` run the result.
 #![deny(unsafe_code)]
 
 pub mod ah;

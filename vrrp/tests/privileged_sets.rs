@@ -209,3 +209,91 @@ fn sync_group_members_fail_over_together() {
     s2.shutdown();
     assert!(!lab.has(2, EXT_VIP) && !lab.has(2, INT_VIP));
 }
+
+/// A sync group's own tracked interface (`vrrp_sync_group { track_interface }`),
+/// watched by the set, faults every member; so does an object reported through the
+/// handle (a script's result, say) that one member tracks with weight 0. Alone on the
+/// LAN, the members are Master together again once the fault clears.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn group_tracking_and_reported_objects_fault_the_group() {
+    if !root_or_skip("group_tracking_and_reported_objects_fault_the_group") {
+        return;
+    }
+    let lab = Lab::new("gt", 1);
+    add_tracked_link(&lab, 1);
+    let (mut configs, mut groups) = side(150);
+    // `ext` tracks trk0 already; `int` tracks a script reported through the handle.
+    configs[1].router.track.push(TrackConfig {
+        object: "script:chk".into(),
+        spec: TrackSpec::default(),
+        initial: TrackState::Up,
+    });
+    ip_ok(&[
+        "-n",
+        &lab.ns(1),
+        "link",
+        "add",
+        "uplink0",
+        "link",
+        "eth0",
+        "type",
+        "macvlan",
+        "mode",
+        "bridge",
+    ]);
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "uplink0", "up"]);
+    groups[0].track.push(TrackConfig {
+        object: "if:uplink0".into(),
+        spec: TrackSpec::default(),
+        initial: TrackState::Up,
+    });
+    let mut set = OurSet::start(&lab.ns(1), configs, groups);
+    let both = ["ext", "int"];
+    assert!(
+        set.wait_states(&both, State::Master, Duration::from_secs(3)),
+        "{:?}",
+        set.log
+    );
+
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "uplink0", "down"]);
+    assert!(
+        set.wait_states(&both, State::Fault, Duration::from_secs(2)),
+        "{:?}",
+        set.log
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || !lab.has(1, EXT_VIP)
+            && !lab.has(1, INT_VIP))
+        .is_some()
+    );
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "uplink0", "up"]);
+    assert!(
+        set.wait_states(&both, State::Master, Duration::from_secs(3)),
+        "{:?}",
+        set.log
+    );
+
+    set.track("script:chk", TrackState::Down);
+    assert!(
+        set.wait_states(&both, State::Fault, Duration::from_secs(2)),
+        "{:?}",
+        set.log
+    );
+    assert_eq!(set.group_state("fw"), State::Fault);
+    set.track("script:chk", TrackState::Up);
+    assert!(
+        set.wait_states(&both, State::Master, Duration::from_secs(3)),
+        "{:?}",
+        set.log
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.has(1, EXT_VIP)
+            && lab.has(1, INT_VIP))
+        .is_some()
+    );
+    let failures = set.failures();
+    assert!(failures.is_empty(), "{failures:?}");
+    set.shutdown();
+    assert!(!lab.has(1, EXT_VIP) && !lab.has(1, INT_VIP));
+}

@@ -33,7 +33,7 @@ mod garp;
 mod instance;
 mod netlink;
 mod routes;
-mod set;
+pub mod set;
 mod socket;
 mod sys;
 pub mod sysctl;

@@ -482,6 +482,7 @@ enum SetCtl {
     Command(String, RouterCommand),
     Add(Box<InstanceConfig>, std_mpsc::Sender<Result<(), String>>),
     Remove(String, std_mpsc::Sender<Result<(), String>>),
+    Track(String, ha_core::track::TrackState),
     Shutdown,
 }
 
@@ -544,6 +545,9 @@ impl OurSet {
                             Some(SetCtl::Remove(name, reply)) => {
                                 let _ = reply
                                     .send(handle.remove(&name).await.map_err(|e| e.to_string()));
+                            }
+                            Some(SetCtl::Track(object, state)) => {
+                                let _ = handle.track(object, state);
                             }
                             Some(SetCtl::Shutdown) | None => {
                                 handle.shutdown().await;
@@ -647,6 +651,11 @@ impl OurSet {
         let _ = self
             .ctl
             .send(SetCtl::Command(instance.to_string(), command));
+    }
+
+    /// Reports a tracked object's state to every instance and group.
+    pub fn track(&self, object: &str, state: ha_core::track::TrackState) {
+        let _ = self.ctl.send(SetCtl::Track(object.to_string(), state));
     }
 
     /// Adds an instance at runtime.
