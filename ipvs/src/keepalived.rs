@@ -223,6 +223,11 @@ pub struct RealServerConf {
     pub notify_up: Option<String>,
     /// `notify_down`: the command line run when the server goes down.
     pub notify_down: Option<String>,
+    /// keepalived's `alpha` for this server (its own `alpha`, else the virtual
+    /// server's): it starts as down until its checks succeed. The pools' `alpha` is the
+    /// virtual server's; for a server that differs, the daemon gives the pool a first
+    /// verdict itself.
+    pub alpha: bool,
     /// The `real_server` block, for `ha_healthcheck::keepalived::map_real_server`.
     pub node: Node,
     /// Where the block is.
@@ -785,6 +790,7 @@ struct RsDraft {
     weight: Option<u32>,
     fwd: Option<ForwardMethod>,
     inhibit: Option<bool>,
+    alpha: Option<bool>,
     upper_threshold: u32,
     lower_threshold: u32,
     notify_up: Option<String>,
@@ -1283,6 +1289,7 @@ fn real_servers(
             address: SocketAddr::new(rs.addr, address_port),
             notify_up: rs.notify_up.clone(),
             notify_down: rs.notify_down.clone(),
+            alpha: rs.alpha.unwrap_or(d.alpha),
             node: rs.node.clone(),
             span: rs.node.span.clone(),
         });
@@ -1665,6 +1672,7 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<RsDraft, MapE
         weight: None,
         fwd: None,
         inhibit: None,
+        alpha: None,
         upper_threshold: 0,
         lower_threshold: 0,
         notify_up: None,
@@ -1681,8 +1689,9 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<RsDraft, MapE
             "lthreshold" => rs.lower_threshold = number(c, one_arg(c)?, "connection count")?,
             "notify_up" => rs.notify_up = Some(script(c, warnings)?),
             "notify_down" => rs.notify_down = Some(script(c, warnings)?),
+            // Also a default for the checkers below (ha-healthcheck's).
+            "alpha" => rs.alpha = Some(on_off(c)?),
             // Checker defaults and checkers: ha-healthcheck's.
-            "alpha" => {}
             k if CHECK_DEFAULT_KEYWORDS.contains(&k) || CHECKER_KEYWORDS.contains(&k) => {}
             "smtp_alert" | "snmp_name" => warnings.push(warn(
                 c,

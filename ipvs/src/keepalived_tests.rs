@@ -412,8 +412,14 @@ fn alpha_omega_inhibit_and_default_weight() {
     assert!(!p.real_servers[1].inhibit_on_failure);
     assert_eq!(p.real_servers[0].dest.weight, 5);
     assert_eq!(p.real_servers[1].dest.weight, 2);
+    assert!(v.real_servers.iter().all(|r| r.alpha));
     let v = quiet(&vs("alpha off\nomega no"));
     assert!(!v.pools[0].alpha && !v.pools[0].omega);
+    assert!(!v.real_servers[0].alpha);
+    let v = quiet(
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n alpha\n real_server 10.0.0.1 80 {\n  alpha off\n }\n}\n",
+    );
+    assert!(v.pools[0].alpha && !v.real_servers[0].alpha);
     assert_eq!(map_err(&vs("alpha maybe")).span.line, 3);
     assert_eq!(map_err(&vs("weight -1")).span.line, 3);
 }
@@ -429,6 +435,7 @@ fn real_server_keywords() {
     let rs = &v.real_servers[0];
     assert_eq!(rs.notify_up.as_deref(), Some("/bin/rs up"));
     assert_eq!(rs.notify_down.as_deref(), Some("/bin/rs-down"));
+    assert!(rs.alpha && !v.pools[0].alpha);
     assert_eq!(rs.node.children.len(), 23);
     for bad in [
         "weight x",
@@ -436,6 +443,7 @@ fn real_server_keywords() {
         "lthreshold",
         "inhibit_on_failure perhaps",
         "notify_up",
+        "alpha 2",
     ] {
         let text = format!(
             "virtual_server 192.0.2.1 80 {{\n protocol TCP\n real_server 10.0.0.1 80 {{\n  {bad}\n }}\n}}\n"
