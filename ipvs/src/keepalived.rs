@@ -32,10 +32,15 @@
 //!
 //! Every other keyword becomes a [`Warning`] with its `file:line:col`; nothing is
 //! silently ignored. Where keepalived corrects a configuration and logs it (a port-less
-//! service made persistent, a quorum above the total weight, a duplicate real server, …),
-//! the same correction is made and a warning says so. Values that cannot be understood
-//! (an address, a port, a scheduler, a range, an unknown group) are a [`MapError`] with
-//! its location. Nothing here panics, whatever the input.
+//! service made persistent, a quorum above the total weight, a duplicate real server, a
+//! service without `protocol` made UDP, …), the same correction is made and a warning
+//! says so. Where keepalived logs a configuration error and drops the item (an address,
+//! a port, a scheduler or a range it cannot read, a real server of the wrong address
+//! family, an unknown group), the mapping fails with a [`MapError`] and its location
+//! instead: a load balancer missing part of its configuration is worse than one that
+//! does not start. Nothing here panics, whatever the input; the number of services and
+//! destinations a configuration expands to is bounded ([`MAX_SERVICES`],
+//! [`MAX_DESTINATIONS`]).
 //!
 //! ```
 //! use ha_core::conf::{parse_str, Options};

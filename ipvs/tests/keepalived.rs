@@ -509,3 +509,33 @@ proptest! {
         PoolController::new(pool.clone()).unwrap();
     }
 }
+
+/// keepalived's own samples, where the keepalived package is installed (Debian installs
+/// them with it): every one maps without an error.
+#[test]
+fn installed_keepalived_samples_map() {
+    let dir = std::path::Path::new("/usr/share/doc/keepalived/samples");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        eprintln!("{} not found: skipped", dir.display());
+        return;
+    };
+    let mut names: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("keepalived.conf.") && !n.ends_with(".gz"))
+        })
+        .collect();
+    names.sort();
+    for path in names {
+        let conf = parse_file(&path, &Options::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ipvs = map(&conf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for w in &ipvs.warnings {
+            eprintln!("{w}");
+        }
+        run_everything(&ipvs);
+    }
+}
