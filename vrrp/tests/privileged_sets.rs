@@ -292,6 +292,30 @@ fn group_tracking_and_reported_objects_fault_the_group() {
             && lab.has(1, INT_VIP))
         .is_some()
     );
+
+    // A reload splits the group: each member alone in its own group. `int` leaving
+    // groups altogether while running is refused.
+    let group = |name: &str, member: &str| SyncGroupConfig {
+        name: name.into(),
+        members: vec![member.into()],
+        track: Vec::new(),
+    };
+    let refused = set.set_sync_groups(vec![group("g1", "ext")]);
+    assert!(refused.unwrap_err().contains("int"));
+    set.set_sync_groups(vec![group("g1", "ext"), group("g2", "int")])
+        .unwrap();
+    set.track("script:chk", TrackState::Down);
+    assert!(wait_for(Duration::from_secs(2), || set.state("int") == State::Fault).is_some());
+    // Only `int` faults now.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(set.state("ext"), State::Master);
+    assert!(lab.has(1, EXT_VIP) && !lab.has(1, INT_VIP));
+    assert!(
+        wait_for(Duration::from_secs(1), || set.group_state("g2")
+            == State::Fault)
+        .is_some()
+    );
+
     let failures = set.failures();
     assert!(failures.is_empty(), "{failures:?}");
     set.shutdown();

@@ -112,6 +112,10 @@ pub enum InstanceSetError {
     /// An instance is in two sync groups.
     #[error("instance {0} is in more than one sync group")]
     TwoGroups(String),
+    /// A running instance would join or leave sync groups: remove it first, add it
+    /// again after (a router cannot switch to or from group membership while it runs).
+    #[error("instance {0} is running and would join or leave sync groups: remove it first")]
+    MembershipChange(String),
     /// No instance of that name runs.
     #[error("no instance named {0}")]
     NoSuchInstance(String),
@@ -150,6 +154,10 @@ enum Item {
         groups_only: bool,
     },
     Shutdown {
+        done: oneshot::Sender<()>,
+    },
+    SetGroups {
+        groups: Vec<SyncGroupConfig>,
         done: oneshot::Sender<()>,
     },
 }
@@ -330,6 +338,47 @@ impl InstanceSetHandle {
         wait.await.map_err(|_| InstanceSetError::Stopped)
     }
 
+    /// Replaces the sync groups (a reload). Instances that stay members (of the same
+    /// group or another) or stay outside groups keep running; an instance that would
+    /// join or leave groups must not be running ([`InstanceSetError::MembershipChange`]):
+    /// remove it first and add it again afterwards. Members not running yet join their
+    /// group when added. A fault the old groups imposed is lifted, then the new groups
+    /// decide afresh; their states start again from `INIT`.
+    pub async fn set_sync_groups(
+        &self,
+        groups: Vec<SyncGroupConfig>,
+    ) -> Result<(), InstanceSetError> {
+        let mut membership = BTreeMap::new();
+        for g in &groups {
+            for m in &g.members {
+                if membership.insert(m.clone(), g.name.clone()).is_some() {
+                    return Err(InstanceSetError::TwoGroups(m.clone()));
+                }
+            }
+        }
+        {
+            let mut shared = lock(&self.shared);
+            if shared.closed {
+                return Err(InstanceSetError::Stopped);
+            }
+            if let Some(name) = shared.reserved.keys().find(|name| {
+                shared.membership.contains_key(*name) != membership.contains_key(*name)
+            }) {
+                return Err(InstanceSetError::MembershipChange(name.clone()));
+            }
+            shared.membership = membership;
+            shared.group_states = groups
+                .iter()
+                .map(|g| (g.name.clone(), State::Initialize))
+                .collect();
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Item::SetGroups { groups, done })
+            .map_err(|_| InstanceSetError::Stopped)?;
+        wait.await.map_err(|_| InstanceSetError::Stopped)
+    }
+
     /// Stops every instance gracefully and waits until [`InstanceSet::run`] has
     /// returned (every instance's last event has been reported by then).
     pub async fn shutdown(&self) {
@@ -438,6 +487,51 @@ impl Coordinator {
         };
         group.state = first;
         Some(change)
+    }
+
+    /// Replaces the groups; `running` says which members run now (the others join
+    /// when added). Returns the commands that lift the old groups' faults and apply the
+    /// new groups' decisions, and the new groups' states.
+    fn replace_groups(
+        &mut self,
+        groups: Vec<SyncGroupConfig>,
+        running: impl Fn(&str) -> bool,
+    ) -> (Vec<MemberCommand>, Vec<GroupChange>) {
+        let mut commands = Vec::new();
+        for old in &self.groups {
+            if old.group.imposed_fault().is_some() {
+                commands.extend(old.group.members().iter().map(|m| {
+                    (
+                        m.clone(),
+                        Command::SyncFault {
+                            faulted: false,
+                            cause: old.group.name().to_string(),
+                        },
+                    )
+                }));
+            }
+        }
+        self.groups = groups
+            .into_iter()
+            .map(|mut g| {
+                g.members.retain(|m| running(m));
+                Group {
+                    group: SyncGroup::new(g),
+                    state: State::Initialize,
+                }
+            })
+            .collect();
+        let Coordinator {
+            groups,
+            views,
+            states,
+        } = self;
+        let mut changes = Vec::new();
+        for group in groups.iter_mut() {
+            commands.extend(group.group.reconcile(|m| views.get(m).copied()));
+            changes.extend(Self::group_change(group, states));
+        }
+        (commands, changes)
     }
 
     /// A member (re)joins its configured group.
@@ -645,6 +739,9 @@ impl InstanceSet {
         }
         let tx = self.tx.clone();
         tokio::spawn(async move {
+            // Its own task, so that even a panic ends in `Ended` (the set would otherwise
+            // wait for it forever at shutdown).
+            let run = tokio::spawn(instance.run());
             let forward = async {
                 while let Some(event) = events.recv().await {
                     let _ = tx.send(Item::Event {
@@ -653,10 +750,15 @@ impl InstanceSet {
                     });
                 }
             };
-            let (result, ()) = tokio::join!(instance.run(), forward);
+            let (result, ()) = tokio::join!(run, forward);
+            let error = match result {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("the instance task failed: {e}")),
+            };
             let _ = tx.send(Item::Ended {
                 instance: name,
-                error: result.err().map(|e| e.to_string()),
+                error,
             });
         });
     }
@@ -814,6 +916,19 @@ impl InstanceSet {
                         let commands = self.coordinator.on_track(&object, state);
                         self.send_commands(commands);
                     }
+                }
+                Item::SetGroups { groups, done } => {
+                    let running: Vec<String> = lock(&self.shared).handles.keys().cloned().collect();
+                    let (commands, changes) = self
+                        .coordinator
+                        .replace_groups(groups, |m| running.iter().any(|r| r == m));
+                    if shutdown.is_none() {
+                        self.send_commands(commands);
+                        for change in changes {
+                            self.report_group(Some(change));
+                        }
+                    }
+                    let _ = done.send(());
                 }
                 Item::Shutdown { done } => match &mut shutdown {
                     Some(waiting) => waiting.push(done),

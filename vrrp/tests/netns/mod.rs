@@ -483,6 +483,7 @@ enum SetCtl {
     Add(Box<InstanceConfig>, std_mpsc::Sender<Result<(), String>>),
     Remove(String, std_mpsc::Sender<Result<(), String>>),
     Track(String, ha_core::track::TrackState),
+    Groups(Vec<SyncGroupConfig>, std_mpsc::Sender<Result<(), String>>),
     Shutdown,
 }
 
@@ -545,6 +546,14 @@ impl OurSet {
                             Some(SetCtl::Remove(name, reply)) => {
                                 let _ = reply
                                     .send(handle.remove(&name).await.map_err(|e| e.to_string()));
+                            }
+                            Some(SetCtl::Groups(groups, reply)) => {
+                                let _ = reply.send(
+                                    handle
+                                        .set_sync_groups(groups)
+                                        .await
+                                        .map_err(|e| e.to_string()),
+                                );
                             }
                             Some(SetCtl::Track(object, state)) => {
                                 let _ = handle.track(object, state);
@@ -656,6 +665,14 @@ impl OurSet {
     /// Reports a tracked object's state to every instance and group.
     pub fn track(&self, object: &str, state: ha_core::track::TrackState) {
         let _ = self.ctl.send(SetCtl::Track(object.to_string(), state));
+    }
+
+    /// Replaces the sync groups at runtime.
+    pub fn set_sync_groups(&self, groups: Vec<SyncGroupConfig>) -> Result<(), String> {
+        let (tx, rx) = std_mpsc::channel();
+        let _ = self.ctl.send(SetCtl::Groups(groups, tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?
     }
 
     /// Adds an instance at runtime.

@@ -307,3 +307,46 @@ fn validation_matches_the_host_rules() {
         Err(InstanceSetError::TwoGroups(_))
     ));
 }
+
+#[test]
+fn replacing_groups_lifts_the_old_fault_and_regroups() {
+    let mut pair = Pair::new(Vec::new());
+    pair.track("a", TrackState::Down);
+    assert_eq!(pair.state("b"), State::Fault);
+    // New configuration: `a` and `b` in separate groups. `b` is no longer held by
+    // `a`'s fault.
+    let (commands, changes) = pair.coordinator.replace_groups(
+        vec![
+            SyncGroupConfig {
+                name: "ga".into(),
+                members: vec!["a".into()],
+                track: Vec::new(),
+            },
+            SyncGroupConfig {
+                name: "gb".into(),
+                members: vec!["b".into(), "not-running".into()],
+                track: Vec::new(),
+            },
+        ],
+        |m| m != "not-running",
+    );
+    for (member, command) in commands {
+        pair.members
+            .get_mut(&member)
+            .unwrap()
+            .handle_command(pair.now, command);
+    }
+    pair.settle();
+    assert_eq!(pair.state("a"), State::Fault);
+    assert_eq!(pair.state("b"), State::Backup);
+    // `a` alone in its group is in FAULT: its group is reported as such at once.
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.group == "ga" && c.to == State::Fault),
+        "{changes:?}"
+    );
+    // `b` is alone in `gb` (the other member does not run): Master by itself.
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.state("b"), State::Master);
+}
