@@ -312,6 +312,33 @@ pub struct KeepalivedIpvs {
 
 /// Maps the IPVS side of `conf`: `virtual_server`, `virtual_server_group` and the
 /// `lvs_*` keywords of `global_defs`. See the module documentation.
+///
+/// ```
+/// use ha_core::conf::{parse_str, Options};
+/// use ha_ipvs::keepalived::map;
+/// use ha_ipvs::pool::{PoolController, Verdict};
+///
+/// let conf = parse_str(
+///     "virtual_server_group WEB {\n  192.0.2.10-11 443\n  fwmark 7\n}\n\
+///      virtual_server group WEB {\n  protocol TCP\n  lvs_method DR\n  frobnicate yes\n\
+///        real_server 10.0.0.1 443 {\n    weight 2\n  }\n}\n",
+///     &Options::default(),
+/// ).unwrap();
+/// let ipvs = map(&conf).unwrap();
+/// // The unknown keyword is a warning with its location, not an error.
+/// assert_eq!(ipvs.warnings[0].to_string(), "<string>:8:3: virtual_server: unknown keyword frobnicate, ignored");
+/// let vs = &ipvs.virtual_servers[0];
+/// assert_eq!(vs.name, "group WEB");
+/// assert_eq!(vs.pools.len(), 3); // 192.0.2.10:443, 192.0.2.11:443 and fwmark 7
+///
+/// // One controller per pool; a verdict for a real server goes to each of them.
+/// let mut pools: Vec<_> = vs.pools.iter().map(|p| PoolController::new(p.clone()).unwrap()).collect();
+/// let now = ha_core::Instant::from_secs(1);
+/// for (pool, key) in vs.destinations(0) {
+///     pools[pool].set_verdict(now, &key, Verdict::DOWN).unwrap();
+/// }
+/// assert!(pools.iter().all(|p| !p.quorum_up()));
+/// ```
 pub fn map(conf: &Config) -> Result<KeepalivedIpvs, MapError> {
     let mut out = KeepalivedIpvs::default();
     let mut budget = MAX_SERVICES;
