@@ -486,11 +486,15 @@ fn static_addresses_routes_and_rules_are_applied_and_removed() {
             .parse()
             .unwrap(),
         "unreachable 10.61.0.0/16 table 200".parse().unwrap(),
+        "2001:db8:60::/48 via fe80::fe dev eth0 table 200"
+            .parse()
+            .unwrap(),
     ];
     let rules: Vec<ha_vrrp::routes::VirtualRule> = vec![
         "from 10.99.0.77 to 10.60.0.0/16 fwmark 0x7/0xff table 200 priority 2000"
             .parse()
             .unwrap(),
+        "from 2001:db8::77 table 200 priority 2001".parse().unwrap(),
     ];
     let (a, r, u) = (addresses.clone(), routes.clone(), rules.clone());
     let failures = netns::block_on_in_ns(&lab.ns(1), move || async move {
@@ -510,7 +514,20 @@ fn static_addresses_routes_and_rules_are_applied_and_removed() {
         table.contains("10.60.0.0/16 via 10.99.0.254 dev eth0 proto static metric 7"),
         "{table}"
     );
-    assert!(table.contains("unreachable 10.61.0.0/16 proto static"), "{table}");
+    assert!(
+        table.contains("unreachable 10.61.0.0/16 proto static"),
+        "{table}"
+    );
+    let table6 = lab.ip_cmd(1, &["-6", "route", "show", "table", "200"]);
+    assert!(
+        table6.contains("2001:db8:60::/48 via fe80::fe dev eth0 proto static"),
+        "{table6}"
+    );
+    let rules6 = lab.ip_cmd(1, &["-6", "rule", "show"]);
+    assert!(
+        rules6.contains("2001:\tfrom 2001:db8::77 lookup 200"),
+        "{rules6}"
+    );
     let rule_list = lab.ip_cmd(1, &["rule", "show"]);
     assert!(
         rule_list.contains("2000:\tfrom 10.99.0.77 to 10.60.0.0/16 fwmark 0x7/0xff lookup 200"),
@@ -535,5 +552,14 @@ fn static_addresses_routes_and_rules_are_applied_and_removed() {
             .is_empty()
     );
     assert!(!lab.ip_cmd(1, &["rule", "show"]).contains("lookup 200"));
+    assert!(
+        lab.ip_cmd(1, &["-6", "route", "show", "table", "200"])
+            .trim()
+            .is_empty()
+    );
+    assert!(
+        !lab.ip_cmd(1, &["-6", "rule", "show"])
+            .contains("lookup 200")
+    );
     assert!(!lab.has(1, "10.99.0.77".parse().unwrap()));
 }
