@@ -6,7 +6,7 @@
 #   qemu-system-x86, linux-image-amd64, busybox-static, ipvsadm
 #                          a Debian kernel with IPVS under QEMU (this host's kernel has none)
 set -euo pipefail
-packages=(keepalived frr iproute2 nftables tcpdump tshark qemu-system-x86 linux-image-amd64 busybox-static ipvsadm kmod cpio)
+packages=(keepalived frr iproute2 nftables tcpdump tshark qemu-system-x86 linux-image-amd64 busybox-static ipvsadm kmod cpio iputils-ping)
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
