@@ -18,8 +18,19 @@ const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
 
 /// Samples that use only supported features.
 const MUST_PASS: &[&str] = &[
+    "keepalived.conf.HTTP_GET.port",
     "keepalived.conf.IPv6",
+    "keepalived.conf.PING_CHECK",
+    "keepalived.conf.SSL_GET",
+    "keepalived.conf.UDP_CHECK",
+    "keepalived.conf.inhibit",
+    "keepalived.conf.misc_check",
+    "keepalived.conf.misc_check_arg",
     "keepalived.conf.quorum",
+    "keepalived.conf.sample",
+    "keepalived.conf.status_code",
+    "keepalived.conf.virtual_server_group",
+    "keepalived.conf.virtualhost",
     "keepalived.conf.vrrp.localcheck",
     "keepalived.conf.vrrp.sync",
 ];

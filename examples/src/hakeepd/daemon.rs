@@ -313,6 +313,8 @@ impl Daemon {
             s.enable_script_security,
             accounts,
         );
+        let mut notifier = notifier;
+        notifier.set_mail(mail_policy(&loaded.settings));
         let (tx, rx) = mpsc::unbounded_channel();
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -802,6 +804,7 @@ impl Daemon {
         let bfd_changed = sessions(&self.loaded.bfd) != sessions(&loaded.bfd);
         let lvs_changed = lvs_shape(&self.loaded.ipvs) != lvs_shape(&loaded.ipvs);
         self.loaded = loaded;
+        self.notifier.set_mail(mail_policy(&self.loaded.settings));
         self.apply_tracking().await;
         if bfd_changed {
             info!("BFD sessions changed by reload: restarting them");
@@ -1233,6 +1236,40 @@ impl Daemon {
             p.abort();
         }
     }
+}
+
+/// The mail policy of the settings: mail goes out when a server and recipients are
+/// configured and `smtp_alert` (or `smtp_alert_vrrp` / `smtp_alert_checker`) is on.
+fn mail_policy(s: &super::settings::DaemonSettings) -> Option<super::notify::MailPolicy> {
+    let server = s.smtp_server?;
+    if s.notification_email.is_empty() {
+        return None;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let router_id = s.router_id.clone().unwrap_or_else(|| host.clone());
+    let conf = super::smtp::SmtpConf {
+        server,
+        helo: s
+            .smtp_helo_name
+            .clone()
+            .unwrap_or_else(|| router_id.clone()),
+        from: s
+            .notification_email_from
+            .clone()
+            .unwrap_or_else(|| format!("keepalived@{host}")),
+        to: s.notification_email.clone(),
+        timeout: s.smtp_connect_timeout.unwrap_or(Duration::from_secs(30)),
+        router_id,
+    };
+    let all = s.smtp_alert.unwrap_or(false);
+    Some(super::notify::MailPolicy {
+        mailer: super::smtp::Mailer::new(conf),
+        vrrp: s.smtp_alert_vrrp.unwrap_or(all),
+        checker: s.smtp_alert_checker.unwrap_or(all),
+        no_faults: s.no_email_faults,
+    })
 }
 
 /// How long a new set of checks gets before the table is programmed.

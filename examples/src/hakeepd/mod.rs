@@ -9,6 +9,7 @@
 //! - [`lvs`]: checker verdicts → pool controllers → reconciler → IPVS;
 //! - [`bfd`]: the BFD sessions, feeding VRRP tracking and `BFD_CHECK`;
 //! - [`notify`]: notify scripts and FIFOs with keepalived's formats;
+//! - [`smtp`]: e-mail alerts (`notification_email`, `smtp_server`, `smtp_alert`);
 //! - [`script`]: command lines, the script user and script security;
 //! - [`http`] and [`metrics`]: the opt-in local endpoint;
 //! - [`systemd`]: readiness notifications.
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod notify;
 pub mod script;
 pub mod settings;
+pub mod smtp;
 pub mod systemd;
 
 use std::path::Path;

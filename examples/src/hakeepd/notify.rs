@@ -34,6 +34,20 @@ use tracing::{info, warn};
 
 use super::script::{Account, AccountDb, ScriptError, check_secure, command_line};
 use super::settings::FifoConf;
+use super::smtp::Mailer;
+
+/// Which notifications are also mailed (keepalived's `smtp_alert*`).
+#[derive(Clone, Debug)]
+pub struct MailPolicy {
+    /// The mailer.
+    pub mailer: Mailer,
+    /// Mail VRRP instance and group transitions.
+    pub vrrp: bool,
+    /// Mail real-server and quorum changes.
+    pub checker: bool,
+    /// No mail for FAULT (`no_email_faults`).
+    pub no_faults: bool,
+}
 
 /// A VRRP state as notifications name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +148,7 @@ pub struct Notifier {
     accounts: AccountDb,
     stats: Arc<NotifyStats>,
     fifo_scripts: Vec<tokio::process::Child>,
+    mail: Option<MailPolicy>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -181,12 +196,38 @@ impl Notifier {
             accounts,
             stats: Arc::new(NotifyStats::default()),
             fifo_scripts: Vec::new(),
+            mail: None,
         };
         let [general, vrrp, lvs] = fifos;
         n.general = general.and_then(|c| n.open_fifo(c));
         n.vrrp = vrrp.and_then(|c| n.open_fifo(c));
         n.lvs = lvs.and_then(|c| n.open_fifo(c));
         n
+    }
+
+    /// Mails notifications as `policy` says (`None`: no mail).
+    pub fn set_mail(&mut self, policy: Option<MailPolicy>) {
+        self.mail = policy;
+    }
+
+    fn mail_vrrp(&self, what: &str, state: NotifyState, body: &str) {
+        if let Some(m) = &self.mail {
+            if m.vrrp && !(m.no_faults && state == NotifyState::Fault) {
+                let subject = match state {
+                    NotifyState::Stop => format!("{what} - Stopping"),
+                    s => format!("{what} - Entering {} state", s.as_str()),
+                };
+                m.mailer.alert(&subject, body);
+            }
+        }
+    }
+
+    fn mail_checker(&self, subject: String, body: &str) {
+        if let Some(m) = &self.mail {
+            if m.checker {
+                m.mailer.alert(&subject, body);
+            }
+        }
     }
 
     /// The counters.
@@ -317,6 +358,12 @@ impl Notifier {
             Topic::Vrrp,
             &format!("INSTANCE \"{name}\" {} {priority}\n", state.as_str()),
         );
+        let body = match state {
+            NotifyState::Master => "=> VRRP Instance is now owning VRRP VIPs <=",
+            NotifyState::Stop => "=> VRRP Instance stopping <=",
+            _ => "=> VRRP Instance is no longer owning VRRP VIPs <=",
+        };
+        self.mail_vrrp(&format!("VRRP Instance {name}"), state, body);
         started
     }
 
@@ -338,6 +385,14 @@ impl Notifier {
             Topic::Vrrp,
             &format!("GROUP \"{name}\" {} 0\n", state.as_str()),
         );
+        let body = match state {
+            NotifyState::Stop => "=> All VRRP group instances are now stopping <=".to_string(),
+            s => format!(
+                "=> All VRRP group instances are now in {} state <=",
+                s.as_str()
+            ),
+        };
+        self.mail_vrrp(&format!("VRRP Group {name}"), state, &body);
         started
     }
 
@@ -361,6 +416,12 @@ impl Notifier {
         self.run(script, &[], &mut started);
         let state = if up { "UP" } else { "DOWN" };
         self.write_line(Topic::Lvs, &format!("VS {vs} {state}\n"));
+        let body = if up {
+            "=> Gained quorum: the virtual server is in service <="
+        } else {
+            "=> Lost quorum: the virtual server is out of service <="
+        };
+        self.mail_checker(format!("Virtual Server {vs} - {state}"), body);
     }
 
     /// A real server went up or down; `script` is its `notify_up` / `notify_down`.
@@ -369,6 +430,12 @@ impl Notifier {
         self.run(script, &[], &mut started);
         let state = if up { "UP" } else { "DOWN" };
         self.write_line(Topic::Lvs, &format!("RS {rs} {vs} {state}\n"));
+        let body = if up {
+            format!("=> CHECK succeed on service {vs} <=")
+        } else {
+            format!("=> CHECK failed on service {vs} <=")
+        };
+        self.mail_checker(format!("Realserver {rs} - {state}"), &body);
     }
 
     /// Waits up to `limit` for `children`, then leaves the rest running.

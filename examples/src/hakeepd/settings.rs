@@ -30,6 +30,24 @@ pub struct DaemonSettings {
     pub script_user: Option<(String, Option<String>)>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
+    /// `notification_email { ... }`: alert recipients.
+    pub notification_email: Vec<String>,
+    /// `notification_email_from`.
+    pub notification_email_from: Option<String>,
+    /// `smtp_server IP [PORT]`.
+    pub smtp_server: Option<std::net::SocketAddr>,
+    /// `smtp_helo_name`.
+    pub smtp_helo_name: Option<String>,
+    /// `smtp_connect_timeout` (keepalived's default: 30 s).
+    pub smtp_connect_timeout: Option<std::time::Duration>,
+    /// `smtp_alert`: mail every state change by default.
+    pub smtp_alert: Option<bool>,
+    /// `smtp_alert_vrrp`: the default for VRRP instances and groups.
+    pub smtp_alert_vrrp: Option<bool>,
+    /// `smtp_alert_checker`: the default for real and virtual servers.
+    pub smtp_alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT transitions.
+    pub no_email_faults: bool,
 }
 
 /// A keyword with no effect, with where it is.
@@ -59,15 +77,6 @@ const CRATE_KEYS: &[&str] = &[
 
 /// `global_defs` keys keepalived knows that hakeepd does not act on.
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_helo_name",
-    "smtp_connect_timeout",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
-    "no_email_faults",
     "enable_traps",
     "enable_dbus",
     "vrrp_mcast_group4",
@@ -134,6 +143,17 @@ fn script_arg(node: &Node) -> Result<String, SettingsError> {
     })
 }
 
+fn on_off(node: &Node) -> Result<bool, SettingsError> {
+    match node.arg() {
+        None | Some("on" | "true" | "yes") => Ok(true),
+        Some("off" | "false" | "no") => Ok(false),
+        Some(v) => Err(SettingsError {
+            span: node.span.clone(),
+            message: format!("{}: expected on or off, got {v:?}", node.keyword),
+        }),
+    }
+}
+
 /// Reads the daemon's keys from every `global_defs` block.
 pub fn settings(conf: &Config) -> Result<(DaemonSettings, Vec<ConfWarning>), SettingsError> {
     let mut s = DaemonSettings::default();
@@ -173,6 +193,50 @@ pub fn settings(conf: &Config) -> Result<(DaemonSettings, Vec<ConfWarning>), Set
                     s.script_user = Some((user.to_string(), c.args.get(1).cloned()));
                 }
                 "enable_script_security" => s.enable_script_security = true,
+                "notification_email" => {
+                    s.notification_email = c
+                        .children
+                        .iter()
+                        .map(|e| e.keyword.clone())
+                        .chain(c.args.iter().cloned())
+                        .collect()
+                }
+                "notification_email_from" => {
+                    s.notification_email_from = Some(script_arg(c)?);
+                }
+                "smtp_server" => {
+                    let ip: std::net::IpAddr =
+                        c.arg()
+                            .and_then(|a| a.parse().ok())
+                            .ok_or_else(|| SettingsError {
+                                span: c.span.clone(),
+                                message: "smtp_server needs an IP address".into(),
+                            })?;
+                    let port = match c.args.get(1) {
+                        None => 25,
+                        Some(p) => p.parse().map_err(|_| SettingsError {
+                            span: c.span.clone(),
+                            message: format!("smtp_server: {p:?} is not a port"),
+                        })?,
+                    };
+                    s.smtp_server = Some(std::net::SocketAddr::new(ip, port));
+                }
+                "smtp_helo_name" => s.smtp_helo_name = Some(script_arg(c)?),
+                "smtp_connect_timeout" => {
+                    let secs: u64 = c
+                        .arg()
+                        .and_then(|a| a.parse().ok())
+                        .filter(|n| (1..=3600).contains(n))
+                        .ok_or_else(|| SettingsError {
+                            span: c.span.clone(),
+                            message: "smtp_connect_timeout needs seconds in 1..=3600".into(),
+                        })?;
+                    s.smtp_connect_timeout = Some(std::time::Duration::from_secs(secs));
+                }
+                "smtp_alert" => s.smtp_alert = Some(on_off(c)?),
+                "smtp_alert_vrrp" => s.smtp_alert_vrrp = Some(on_off(c)?),
+                "smtp_alert_checker" => s.smtp_alert_checker = Some(on_off(c)?),
+                "no_email_faults" => s.no_email_faults = true,
                 k if CRATE_KEYS.contains(&k) => {}
                 k if k.starts_with("bfd_") => {}
                 k if KNOWN_UNSUPPORTED.contains(&k) => {
@@ -206,7 +270,8 @@ mod tests {
     fn daemon_keys_are_read_and_the_rest_warned_about() {
         let conf = parse_str(
             "global_defs {\n router_id LB1\n notify_fifo /run/k.fifo\n notify_fifo_script \"/bin/reader x\"\n \
-             script_user nobody nogroup\n enable_script_security\n vrrp_version 3\n smtp_server 10.0.0.1\n bogus 1\n}\n",
+             script_user nobody nogroup\n enable_script_security\n vrrp_version 3\n smtp_server 10.0.0.1\n \
+             notification_email {\n a@example.org\n b@example.org\n }\n smtp_alert_vrrp off\n vrrp_garp_interval 1\n bogus 1\n}\n",
             &Options::default(),
         )
         .unwrap();
@@ -220,9 +285,12 @@ mod tests {
             Some(("nobody".to_string(), Some("nogroup".to_string())))
         );
         assert!(s.enable_script_security);
+        assert_eq!(s.smtp_server, Some("10.0.0.1:25".parse().unwrap()));
+        assert_eq!(s.notification_email, vec!["a@example.org", "b@example.org"]);
+        assert_eq!(s.smtp_alert_vrrp, Some(false));
         assert_eq!(w.len(), 2);
-        assert!(w[0].message.contains("smtp_server"));
-        assert!(w[1].to_string().contains(":9:"), "{}", w[1]);
+        assert!(w[0].message.contains("vrrp_garp_interval"), "{}", w[0]);
+        assert!(w[1].to_string().contains(":15:"), "{}", w[1]);
         let bad = parse_str("global_defs {\n notify_fifo\n}\n", &Options::default()).unwrap();
         assert!(settings(&bad).is_err());
     }
