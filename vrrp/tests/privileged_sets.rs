@@ -173,7 +173,12 @@ fn sync_group_members_fail_over_together() {
         "{:?}",
         s1.log
     );
-    assert!(s2.wait_states(&both, State::Backup, Duration::from_secs(2)));
+    assert!(
+        s2.wait_states(&both, State::Backup, Duration::from_secs(2)),
+        "side 2: {:#?}\nside 1: {:#?}",
+        s2.log,
+        s1.log
+    );
     assert!(
         wait_for(Duration::from_secs(1), || lab.has(1, EXT_VIP)
             && lab.has(1, INT_VIP)
@@ -293,18 +298,28 @@ fn group_tracking_and_reported_objects_fault_the_group() {
         .is_some()
     );
 
-    // A reload splits the group: each member alone in its own group. `int` leaving
-    // groups altogether while running is refused.
-    let group = |name: &str, member: &str| SyncGroupConfig {
+    // A reload splits the group: each member alone in its own group, `int`'s group
+    // tracking uplink0. `int` leaving groups altogether while running is refused.
+    let group = |name: &str, member: &str, track: &[&str]| SyncGroupConfig {
         name: name.into(),
         members: vec![member.into()],
-        track: Vec::new(),
+        track: track
+            .iter()
+            .map(|object| TrackConfig {
+                object: object.to_string(),
+                spec: TrackSpec::default(),
+                initial: TrackState::Up,
+            })
+            .collect(),
     };
-    let refused = set.set_sync_groups(vec![group("g1", "ext")]);
+    let refused = set.set_sync_groups(vec![group("g1", "ext", &[])]);
     assert!(refused.unwrap_err().contains("int"));
-    set.set_sync_groups(vec![group("g1", "ext"), group("g2", "int")])
-        .unwrap();
-    set.track("script:chk", TrackState::Down);
+    set.set_sync_groups(vec![
+        group("g1", "ext", &[]),
+        group("g2", "int", &["if:uplink0"]),
+    ])
+    .unwrap();
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "uplink0", "down"]);
     assert!(wait_for(Duration::from_secs(2), || set.state("int") == State::Fault).is_some());
     // Only `int` faults now.
     std::thread::sleep(Duration::from_millis(300));
@@ -315,6 +330,11 @@ fn group_tracking_and_reported_objects_fault_the_group() {
             == State::Fault)
         .is_some()
     );
+    ip_ok(&["-n", &lab.ns(1), "link", "set", "uplink0", "up"]);
+    assert!(wait_for(Duration::from_secs(3), || set.state("int") == State::Master).is_some());
+    set.track("script:chk", TrackState::Down);
+    assert!(wait_for(Duration::from_secs(2), || set.state("int") == State::Fault).is_some());
+    assert_eq!(set.state("ext"), State::Master);
 
     let failures = set.failures();
     assert!(failures.is_empty(), "{failures:?}");

@@ -158,6 +158,7 @@ enum Item {
     },
     SetGroups {
         groups: Vec<SyncGroupConfig>,
+        links: Vec<(IfIndex, String)>,
         done: oneshot::Sender<()>,
     },
 }
@@ -346,7 +347,7 @@ impl InstanceSetHandle {
     /// decide afresh; their states start again from `INIT`.
     pub async fn set_sync_groups(
         &self,
-        groups: Vec<SyncGroupConfig>,
+        mut groups: Vec<SyncGroupConfig>,
     ) -> Result<(), InstanceSetError> {
         let mut membership = BTreeMap::new();
         for g in &groups {
@@ -356,6 +357,7 @@ impl InstanceSetHandle {
                 }
             }
         }
+        let links = resolve_group_links(&mut groups).await?;
         {
             let mut shared = lock(&self.shared);
             if shared.closed {
@@ -374,7 +376,11 @@ impl InstanceSetHandle {
         }
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Item::SetGroups { groups, done })
+            .send(Item::SetGroups {
+                groups,
+                links,
+                done,
+            })
             .map_err(|_| InstanceSetError::Stopped)?;
         wait.await.map_err(|_| InstanceSetError::Stopped)
     }
@@ -635,32 +641,7 @@ impl InstanceSet {
         InstanceSetError,
     > {
         let membership = validate(&configs, &groups)?;
-        // Interfaces tracked by groups: their state now, and a monitor for changes.
-        let mut tracked_links = Vec::new();
-        let mut netlink = None;
-        for g in &mut groups {
-            for t in &mut g.track {
-                let Some(name) = t.object.strip_prefix("if:") else {
-                    continue;
-                };
-                let netlink = match &netlink {
-                    Some(n) => n,
-                    None => netlink.insert(Netlink::connect()?),
-                };
-                t.initial = match netlink.link_by_name(name).await {
-                    Ok(link) => {
-                        tracked_links.push((link.index, t.object.clone()));
-                        if link.running {
-                            TrackState::Up
-                        } else {
-                            TrackState::Down
-                        }
-                    }
-                    Err(NetlinkError::NoSuchInterface(_)) => TrackState::Down,
-                    Err(e) => return Err(e.into()),
-                };
-            }
-        }
+        let tracked_links = resolve_group_links(&mut groups).await?;
         let group_links = if tracked_links.is_empty() {
             None
         } else {
@@ -794,7 +775,7 @@ impl InstanceSet {
         let mut running = lock(&self.shared).handles.len();
         let mut removals: BTreeMap<String, Vec<oneshot::Sender<()>>> = BTreeMap::new();
         let mut shutdown: Option<Vec<oneshot::Sender<()>>> = None;
-        let (mut monitor, tracked) = match self.group_links.take() {
+        let (mut monitor, mut tracked) = match self.group_links.take() {
             Some((m, t)) => (Some(m), t),
             None => (None, Vec::new()),
         };
@@ -917,7 +898,21 @@ impl InstanceSet {
                         self.send_commands(commands);
                     }
                 }
-                Item::SetGroups { groups, done } => {
+                Item::SetGroups {
+                    groups,
+                    links,
+                    done,
+                } => {
+                    tracked = links;
+                    link_states.clear();
+                    if monitor.is_none() && !tracked.is_empty() {
+                        match LinkMonitor::open() {
+                            Ok(m) => monitor = Some(m),
+                            Err(e) => {
+                                warn!(%e, "sync-group interfaces cannot be watched");
+                            }
+                        }
+                    }
                     let running: Vec<String> = lock(&self.shared).handles.keys().cloned().collect();
                     let (commands, changes) = self
                         .coordinator
@@ -954,6 +949,39 @@ impl InstanceSet {
             let _ = done.send(());
         }
     }
+}
+
+/// Interfaces tracked by groups (`if:<name>`): sets each one's initial state from the
+/// kernel and returns the ones to watch.
+async fn resolve_group_links(
+    groups: &mut [SyncGroupConfig],
+) -> Result<Vec<(IfIndex, String)>, InstanceSetError> {
+    let mut tracked_links = Vec::new();
+    let mut netlink = None;
+    for g in groups {
+        for t in &mut g.track {
+            let Some(name) = t.object.strip_prefix("if:") else {
+                continue;
+            };
+            let netlink = match &netlink {
+                Some(n) => n,
+                None => netlink.insert(Netlink::connect()?),
+            };
+            t.initial = match netlink.link_by_name(name).await {
+                Ok(link) => {
+                    tracked_links.push((link.index, t.object.clone()));
+                    if link.running {
+                        TrackState::Up
+                    } else {
+                        TrackState::Down
+                    }
+                }
+                Err(NetlinkError::NoSuchInterface(_)) => TrackState::Down,
+                Err(e) => return Err(e.into()),
+            };
+        }
+    }
+    Ok(tracked_links)
 }
 
 async fn next_link(monitor: &mut Option<LinkMonitor>) -> Option<super::netlink::LinkChange> {
