@@ -174,7 +174,7 @@ fn sync_group_members_fail_over_together() {
         s1.log
     );
     assert!(
-        s2.wait_states(&both, State::Backup, Duration::from_secs(2)),
+        s2.wait_states(&both, State::Backup, Duration::from_secs(4)),
         "side 2: {:#?}\nside 1: {:#?}",
         s2.log,
         s1.log
