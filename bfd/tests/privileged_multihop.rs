@@ -9,6 +9,8 @@
 //!   and counts them as [`DropReason::Ttl`]; with the Linux adapter's multihop floor
 //!   ([`ListenConfig::multihop_min_ttl`]) above what arrives, the packets never reach the
 //!   engine, and the adapter counts them ([`UdpIo::ttl_dropped`]).
+//! - The adapter's send sockets, connected to their peers, keep sending after an ICMP
+//!   port unreachable.
 //!
 //! Run as root with `cargo test -p ha-bfd --test privileged_multihop -- --ignored
 //! --test-threads=1` (scripts/test.sh does).
@@ -229,4 +231,65 @@ fn adapter_floor_drops_and_counts_low_ttl_datagrams() {
     .join()
     .expect("thread");
     assert_eq!(result, (b"b".to_vec(), 255, 1));
+}
+
+/// A send socket is connected to its peer, and a connected UDP socket reports an ICMP
+/// "port unreachable" from an earlier packet on the next send (which then sends
+/// nothing). The adapter clears that and sends again, so a peer whose BFD is not running
+/// yet costs no packets and no send errors.
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn adapter_sends_on_after_port_unreachable() {
+    use std::os::fd::AsFd;
+
+    use ha_core::driver::PacketIo;
+    use ha_core::{IfIndex, Transmit};
+
+    if !root_or_skip("adapter_port_unreachable") {
+        return;
+    }
+    let lab = Lab::new("mpu", 1);
+    let path = format!("/run/netns/{}", lab.ns(1));
+    let results = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("namespace file");
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            // Nothing listens on 4784: every packet draws an ICMP port unreachable.
+            let listen = ListenConfig {
+                ipv6: false,
+                multihop: false,
+                ..ListenConfig::default()
+            };
+            let mut io = UdpIo::open(&listen).expect("open");
+            let transmit = Transmit {
+                destination: "127.0.0.1".parse().expect("address"),
+                destination_port: Some(ha_bfd::packet::MULTIHOP_PORT),
+                source: Some("127.0.0.1".parse().expect("address")),
+                source_port: Some(49_999),
+                interface: None::<IfIndex>,
+                ttl: 255,
+            };
+            let mut results = Vec::new();
+            for _ in 0..4 {
+                results.push(
+                    io.send(&transmit, &[0u8; 24])
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            results
+        })
+    })
+    .join()
+    .expect("thread");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
