@@ -18,6 +18,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -90,6 +92,12 @@ fn start_keepalived(lab: &Lab, i: usize, conf: &Path, id: &str, log: &str) -> u3
             vrrp_pid.to_str().unwrap(),
         ],
     )
+}
+
+/// Sends SIGHUP to the daemon (`ip netns exec` execs it: same pid).
+fn hup(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::kill_process(pid, Signal::HUP).expect("SIGHUP");
 }
 
 /// One HTTP request to hakeepd's endpoint inside namespace `ns`: (status code, body).
@@ -277,4 +285,103 @@ fn control_api_changes_take_effect_without_reload_and_metrics_follow() {
         metrics.contains("hakeepd_vrrp_transitions_total{instance=\"VI_1\",state=\"BACKUP\"} 2"),
         "{metrics}"
     );
+}
+
+#[test]
+#[ignore = "privileged: network namespaces, keepalived, raw sockets"]
+fn reload_keeps_master_and_address_while_keepalived_stays_backup() {
+    if !root_or_skip("reload_keeps_master") || !keepalived_or_skip("reload_keeps_master") {
+        return;
+    }
+    let lab = Lab::new("hkr", 2);
+    let conf = lab.dir.join("keepalived.conf");
+    std::fs::write(&conf, config("")).unwrap();
+    // keepalived reads its own copy once; ours is rewritten between reloads.
+    let theirs_conf = lab.dir.join("theirs.conf");
+    std::fs::write(&theirs_conf, config("")).unwrap();
+    let ours = start_hakeepd(&lab, 1, &conf, "a", "hakeepd.log");
+    start_keepalived(&lab, 2, &theirs_conf, "b", "keepalived.log");
+    assert!(wait_for(Duration::from_secs(8), || only_on(&lab, 1)).is_some());
+    // Sample the address continuously while reloading.
+    let stop = Arc::new(AtomicBool::new(false));
+    let misses = Arc::new(AtomicU64::new(0));
+    let samples = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, misses, samples) = (stop.clone(), misses.clone(), samples.clone());
+        let ns = lab.ns(1);
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let out = std::process::Command::new("ip")
+                    .args(["-n", &ns, "-o", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .expect("ip");
+                samples.fetch_add(1, Ordering::Relaxed);
+                if !String::from_utf8_lossy(&out.stdout).contains("10.99.0.100/") {
+                    misses.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    // 1: a priority change, applied live.
+    std::fs::write(
+        &conf,
+        config("").replace("@a  priority 150", "@a  priority 170"),
+    )
+    .unwrap();
+    hup(ours);
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&lab.ns(1))["reloads"]
+            == 1)
+        .is_some(),
+        "first reload not done:\n{}",
+        lab.log("hakeepd.log")
+    );
+    thread::sleep(Duration::from_millis(500));
+    // 2: a change that restarts the instance in its current state (nopreempt).
+    std::fs::write(
+        &conf,
+        config("    nopreempt\n    notify_master /bin/true\n")
+            .replace("@a  priority 150", "@a  priority 170"),
+    )
+    .unwrap();
+    hup(ours);
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&lab.ns(1))["reloads"]
+            == 2)
+        .is_some(),
+        "second reload not done:\n{}",
+        lab.log("hakeepd.log")
+    );
+    thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let s = status(&lab.ns(1));
+    assert_eq!(s["instances"][0]["state"], "MASTER");
+    assert_eq!(s["instances"][0]["priority"], 170);
+    assert!(samples.load(Ordering::Relaxed) > 20);
+    assert_eq!(
+        misses.load(Ordering::Relaxed),
+        0,
+        "the VIP was missing in {} of {} samples during the reloads\n{}",
+        misses.load(Ordering::Relaxed),
+        samples.load(Ordering::Relaxed),
+        lab.log("hakeepd.log")
+    );
+    assert!(
+        !lab.log("keepalived.log").contains("Entering MASTER STATE"),
+        "keepalived took over during a reload:\n{}",
+        lab.log("keepalived.log")
+    );
+    // A configuration that does not load is rejected; the running one stays.
+    std::fs::write(&conf, "vrrp_instance VI_1 {\n virtual_router_id 999\n}\n").unwrap();
+    hup(ours);
+    assert!(
+        wait_for(
+            Duration::from_secs(5),
+            || status(&lab.ns(1))["failed_reloads"] == 1
+        )
+        .is_some()
+    );
+    assert_eq!(state(&lab.ns(1)), "MASTER");
+    assert!(only_on(&lab, 1));
 }

@@ -576,9 +576,10 @@ impl Daemon {
             }
         }
         if let Some((State::Master, ..)) = keep {
-            // A reloaded Master comes back as Master at once: no gap in adverts or
-            // addresses.
+            // A reloaded Master comes back as Master at once, over the addresses the
+            // old instance left in place: no gap in adverts or addresses.
             config.router.initial_state = InitialState::Master;
+            config.keep_addresses = true;
         }
         let started = Instance::start(config.clone()).await;
         let (instance, handle, mut events) = match started {

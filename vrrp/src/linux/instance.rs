@@ -52,6 +52,14 @@ pub struct InstanceConfig {
     /// Policy rules added while Master, after the routes, and removed first (keepalived's
     /// `virtual_rules`).
     pub rules: Vec<VirtualRule>,
+    /// Keep this instance's virtual addresses, routes and rules found on the system at
+    /// start instead of removing them first. For restarting a running instance in place
+    /// (a daemon's reload): stop the old one without a goodbye ([`InstanceHandle::stop`])
+    /// and start the new one as Master with this set, and the addresses never disappear.
+    /// Off by default, as keepalived removes leftovers of a crash. A VMAC instance
+    /// deletes its macvlan (and the addresses on it) when it stops, so this cannot help
+    /// there.
+    pub keep_addresses: bool,
 }
 
 /// A VMAC: a macvlan (private mode) on the instance's interface with the VRRP virtual MAC
@@ -85,6 +93,7 @@ impl InstanceConfig {
             excluded_addresses: Vec::new(),
             routes: Vec::new(),
             rules: Vec::new(),
+            keep_addresses: false,
         }
     }
 }
@@ -265,6 +274,7 @@ impl Instance {
             excluded_addresses,
             routes,
             rules,
+            keep_addresses,
         } = config;
         let netlink = Netlink::connect()?;
         let link = netlink.link_by_name(&interface).await?;
@@ -376,17 +386,27 @@ impl Instance {
             // A new instance owns no virtual address yet: remove any left behind (by a
             // crash, say) before it starts, as keepalived does, so a Backup never holds
             // them. Rules and routes first: they may depend on the addresses.
-            for rule in &addresses.rules {
+            let leftovers = if keep_addresses {
+                Default::default()
+            } else {
+                (
+                    addresses.rules.clone(),
+                    addresses.routes.clone(),
+                    addresses.all(&router.virtual_addresses),
+                )
+            };
+            let (stale_rules, stale_routes, stale_addresses): (Vec<_>, Vec<_>, Vec<_>) = leftovers;
+            for rule in &stale_rules {
                 if netlink.remove_rule(rule).await? == RemoveOutcome::Removed {
                     info!(instance = %name, %rule, "removed a virtual rule left behind");
                 }
             }
-            for route in &addresses.routes {
+            for route in &stale_routes {
                 if netlink.remove_route(route, Some(vip_index)).await? == RemoveOutcome::Removed {
                     info!(instance = %name, %route, "removed a virtual route left behind");
                 }
             }
-            for (address, prefix_len) in addresses.all(&router.virtual_addresses) {
+            for (address, prefix_len) in stale_addresses {
                 if netlink
                     .remove_address(vip_index, address, prefix_len)
                     .await?
