@@ -341,3 +341,27 @@ fn group_tracking_and_reported_objects_fault_the_group() {
     set.shutdown();
     assert!(!lab.has(1, EXT_VIP) && !lab.has(1, INT_VIP));
 }
+
+/// A set whose second instance cannot start fails as a whole, names the culprit, and
+/// undoes what the first one set up (its VMAC).
+#[test]
+#[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
+fn a_failed_start_undoes_the_instances_already_started() {
+    if !root_or_skip("a_failed_start_undoes_the_instances_already_started") {
+        return;
+    }
+    let lab = Lab::new("sf", 1);
+    let mut first = member("ext", 1, 100, EXT_VIP);
+    first.vmac = Some(ha_vrrp::linux::VmacConfig::default());
+    let second = InstanceConfig::new("nope0", member("int", 2, 100, INT_VIP).router);
+    let error = netns::block_on_in_ns(&lab.ns(1), move || async move {
+        ha_vrrp::linux::InstanceSet::start(vec![first, second], Vec::new())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_err();
+    assert!(error.starts_with("instance int:"), "{error}");
+    let links = lab.ip_cmd(1, &["-o", "link", "show"]);
+    assert!(!links.contains("vrrp.1"), "{links}");
+}
