@@ -385,3 +385,78 @@ fn reload_keeps_master_and_address_while_keepalived_stays_backup() {
     assert_eq!(state(&lab.ns(1)), "MASTER");
     assert!(only_on(&lab, 1));
 }
+
+#[test]
+#[ignore = "privileged: network namespaces, raw sockets"]
+fn sync_group_members_move_together_and_survive_a_reload() {
+    if !root_or_skip("sync_group_members_move_together") {
+        return;
+    }
+    let lab = Lab::new("hks", 2);
+    let conf = lab.dir.join("keepalived.conf");
+    // VI_2 tracks a script that fails while the flag file exists (weight 0: FAULT). The
+    // group makes VI_1 follow it.
+    let flag = lab.dir.join("fail-a");
+    let text = format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n\
+        vrrp_script chk {{\n    script \"/bin/sh -c '! test -e {flag}'\"\n    interval 1\n}}\n\
+        vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
+        vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n\
+        @a  priority 150\n@b  priority 100\n    advert_int 0.1\n\
+        \n    virtual_ipaddress {{\n        10.99.0.100/24\n    }}\n}}\n\
+        vrrp_instance VI_2 {{\n    interface eth0\n    virtual_router_id 52\n\
+        @a  priority 150\n@b  priority 100\n    advert_int 0.1\n\
+        @a  track_script {{\n@a      chk\n@a  }}\n\
+        \n    virtual_ipaddress {{\n        10.99.0.101/24\n    }}\n}}\n",
+        flag = flag.display()
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let ours_a = start_hakeepd(&lab, 1, &conf, "a", "a.log");
+    start_hakeepd(&lab, 2, &conf, "b", "b.log");
+    let vip2: IpAddr = "10.99.0.101".parse().unwrap();
+    let both_on = |i: usize| {
+        lab.has(i, VIP) && lab.has(i, vip2) && !lab.has(3 - i, VIP) && !lab.has(3 - i, vip2)
+    };
+    assert!(
+        wait_for(Duration::from_secs(8), || both_on(1)).is_some(),
+        "the group should be Master on a:\n{}",
+        lab.log("a.log")
+    );
+    // VI_2's script fails on a: the whole group goes to FAULT there and both members
+    // move to b.
+    std::fs::write(&flag, "").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(6), || both_on(2)).is_some(),
+        "both members should move to b:\n{}\n{}",
+        lab.log("a.log"),
+        lab.log("b.log")
+    );
+    let s = status(&lab.ns(1));
+    assert_eq!(s["instances"][0]["state"], "FAULT", "{s}");
+    assert_eq!(s["instances"][1]["state"], "FAULT", "{s}");
+    assert_eq!(s["tracked"]["script:chk"], "DOWN", "{s}");
+    // The script passes again: a takes the group back.
+    std::fs::remove_file(&flag).unwrap();
+    assert!(wait_for(Duration::from_secs(6), || both_on(1)).is_some());
+    // A reload that restarts one member in place keeps the group Master on a.
+    std::fs::write(
+        &conf,
+        text.replace(
+            "virtual_router_id 52\n",
+            "virtual_router_id 52\n    nopreempt\n",
+        ),
+    )
+    .unwrap();
+    hup(ours_a);
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&lab.ns(1))["reloads"]
+            == 1)
+        .is_some()
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(both_on(1), "after the reload:\n{}", lab.log("a.log"));
+    let s = status(&lab.ns(1));
+    for i in 0..2 {
+        assert_eq!(s["instances"][i]["state"], "MASTER", "{s}");
+    }
+}

@@ -18,8 +18,11 @@ use ha_healthcheck::{
     CheckSpec, CheckTiming, CheckerKey, Health, SchedulerConfig, SubscriptionId, Target,
     VerdictEvent,
 };
-use ha_vrrp::linux::{Instance, InstanceConfig, InstanceEvent, InstanceHandle};
-use ha_vrrp::{Command, Event, InitialState, Priority, State};
+use ha_vrrp::linux::{
+    InstanceConfig, InstanceEvent, InstanceSet, InstanceSetHandle, Netlink, SetEvent, apply_static,
+    remove_static,
+};
+use ha_vrrp::{Command, Event, Priority, State};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -127,16 +130,9 @@ pub enum Action {
 }
 
 enum Input {
-    Vrrp {
-        generation: u64,
-        instance: String,
-        event: InstanceEvent,
-    },
+    Vrrp(SetEvent),
     Verdict(VerdictEvent),
-    TrackFile {
-        object: String,
-        state: TrackState,
-    },
+    TrackFile { object: String, state: TrackState },
     Control(ControlRequest),
     Bfd(BfdChange),
 }
@@ -226,12 +222,10 @@ pub struct NotifyCounters {
 }
 
 struct Running {
-    generation: u64,
     /// The configuration it runs, with runtime changes.
     config: InstanceConfig,
     /// The configuration from the file (to tell what a reload changes).
     loaded: InstanceConfig,
-    handle: InstanceHandle,
     scripts: Scripts,
     state: State,
     priority: u8,
@@ -246,8 +240,8 @@ pub struct Daemon {
     loaded: Loaded,
     notifier: Notifier,
     instances: BTreeMap<String, Running>,
-    group_states: BTreeMap<String, Option<NotifyState>>,
-    next_generation: u64,
+    /// The running VRRP instances and their sync groups.
+    set: Option<InstanceSetHandle>,
     tx: mpsc::UnboundedSender<Input>,
     rx: mpsc::UnboundedReceiver<Input>,
     runner: RunnerHandle,
@@ -345,8 +339,7 @@ impl Daemon {
             loaded,
             notifier,
             instances: BTreeMap::new(),
-            group_states: BTreeMap::new(),
-            next_generation: 0,
+            set: None,
             tx,
             rx,
             runner: runner_handle,
@@ -368,10 +361,7 @@ impl Daemon {
         d.start_bfd();
         d.start_lvs().await;
         if d.opts.vrrp {
-            let configs = d.loaded.instances.clone();
-            for config in configs {
-                d.start_instance(config.clone(), config, None).await;
-            }
+            d.start_vrrp().await?;
         }
         Ok(d)
     }
@@ -412,14 +402,31 @@ impl Daemon {
 
     async fn handle(&mut self, input: Input) {
         match input {
-            Input::Vrrp {
-                generation,
-                instance,
-                event,
-            } => {
-                if let Some((master, vrid)) = self.on_instance_event(generation, &instance, event) {
+            Input::Vrrp(SetEvent::Instance { instance, event }) => {
+                if let Some((master, vrid)) = self.on_instance_event(&instance, event) {
                     if let Some(lvs) = self.lvs.as_mut() {
                         lvs.on_vrrp_state(&instance, master, vrid).await;
+                    }
+                }
+            }
+            Input::Vrrp(SetEvent::GroupStateChanged { group, to, .. }) => {
+                if let Some(state) = notify_state(to) {
+                    let scripts = self
+                        .loaded
+                        .vrrp
+                        .group_notify
+                        .get(&group)
+                        .map(Scripts::from)
+                        .unwrap_or_default();
+                    info!(%group, %to, "sync group transition");
+                    self.notifier.group(&group, state, &scripts);
+                }
+            }
+            Input::Vrrp(SetEvent::Stopped { instance, error }) => {
+                if let Some(e) = error {
+                    error!(%instance, %e, "instance stopped");
+                    if let Some(r) = self.instances.get_mut(&instance) {
+                        r.state = State::Initialize;
                     }
                 }
             }
@@ -472,27 +479,15 @@ impl Daemon {
         }
         info!(%object, ?state, "tracked object changed");
         self.track_states.insert(object.clone(), state);
-        for r in self.instances.values() {
-            if r.config.router.track.iter().any(|t| t.object == object) {
-                let _ = r.handle.command(Command::Track {
-                    object: object.clone(),
-                    state,
-                });
-            }
+        // The set tells every instance and sync group that tracks it.
+        if let Some(set) = &self.set {
+            let _ = set.track(object, state);
         }
     }
 
     /// Handles an instance's event; returns `(is master, vrid)` after a transition.
-    fn on_instance_event(
-        &mut self,
-        generation: u64,
-        name: &str,
-        event: InstanceEvent,
-    ) -> Option<(bool, u8)> {
+    fn on_instance_event(&mut self, name: &str, event: InstanceEvent) -> Option<(bool, u8)> {
         let r = self.instances.get_mut(name)?;
-        if r.generation != generation {
-            return None;
-        }
         match event {
             InstanceEvent::Router(Event::StateChanged { to, priority, .. }) => {
                 r.priority = priority.get();
@@ -510,7 +505,6 @@ impl Daemon {
                     self.notifier.instance(name, s, prio, &scripts);
                 }
                 let vrid = r.config.router.vrid.get();
-                self.update_groups();
                 return Some((to == State::Master, vrid));
             }
             InstanceEvent::Router(Event::PriorityChanged { to, .. }) => {
@@ -532,85 +526,19 @@ impl Daemon {
         None
     }
 
-    /// Sends group notifications when every member of a sync group is in one state.
-    fn update_groups(&mut self) {
-        for g in &self.loaded.vrrp.host.sync_groups {
-            let states: Vec<Option<NotifyState>> = g
-                .members
-                .iter()
-                .map(|m| self.instances.get(m).and_then(|r| notify_state(r.state)))
-                .collect();
-            let common = match states.first() {
-                Some(Some(first)) if states.iter().all(|s| s == &Some(*first)) => Some(*first),
-                _ => None,
-            };
-            let previous = self.group_states.get(&g.name).copied().flatten();
-            if common.is_some() && common != previous {
-                self.group_states.insert(g.name.clone(), common);
-                let scripts = self
-                    .loaded
-                    .vrrp
-                    .group_notify
-                    .get(&g.name)
-                    .map(Scripts::from)
-                    .unwrap_or_default();
-                if let Some(s) = common {
-                    self.notifier.group(&g.name, s, &scripts);
-                }
-            }
-        }
-    }
-
-    /// Starts an instance; `keep` carries the state of the instance it replaces.
-    async fn start_instance(
-        &mut self,
-        mut config: InstanceConfig,
-        loaded: InstanceConfig,
-        keep: Option<(State, u8, InstanceCounters)>,
-    ) {
-        let name = config.router.name.clone();
-        // Tracked objects start in their current state, not their configured one.
+    /// The configuration an instance starts with: tracked objects in their current
+    /// state, not their configured one.
+    fn with_current_tracks(&self, mut config: InstanceConfig) -> InstanceConfig {
         for t in &mut config.router.track {
             if let Some(s) = self.track_states.get(&t.object) {
                 t.initial = *s;
             }
         }
-        if let Some((State::Master, ..)) = keep {
-            // A reloaded Master comes back as Master at once, over the addresses the
-            // old instance left in place: no gap in adverts or addresses.
-            config.router.initial_state = InitialState::Master;
-            config.keep_addresses = true;
-        }
-        let started = Instance::start(config.clone()).await;
-        let (instance, handle, mut events) = match started {
-            Ok(x) => x,
-            Err(e) => {
-                error!(instance = %name, %e, "cannot start instance");
-                return;
-            }
-        };
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let tx = self.tx.clone();
-        let forward_name = name.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let input = Input::Vrrp {
-                    generation,
-                    instance: forward_name.clone(),
-                    event,
-                };
-                if tx.send(input).is_err() {
-                    break;
-                }
-            }
-        });
-        let task_name = name.clone();
-        tokio::spawn(async move {
-            if let Err(e) = instance.run().await {
-                error!(instance = %task_name, %e, "instance stopped with an error");
-            }
-        });
+        config
+    }
+
+    fn record(&mut self, config: InstanceConfig, loaded: InstanceConfig, keep: Option<Running>) {
+        let name = config.router.name.clone();
         let scripts = self
             .loaded
             .vrrp
@@ -618,58 +546,109 @@ impl Daemon {
             .get(&name)
             .map(|e| Scripts::from(&e.notify))
             .unwrap_or_default();
-        let (state, priority, counters) = keep.unwrap_or((
-            State::Initialize,
-            config.router.priority.get(),
-            InstanceCounters::default(),
-        ));
-        self.instances.insert(
-            name,
-            Running {
-                generation,
+        let running = match keep {
+            Some(old) => Running {
                 config,
                 loaded,
-                handle,
                 scripts,
-                state,
-                priority,
+                ..old
+            },
+            None => Running {
+                priority: config.router.priority.get(),
+                config,
+                loaded,
+                scripts,
+                state: State::Initialize,
                 master: None,
                 since: SystemTime::now(),
-                counters,
+                counters: InstanceCounters::default(),
             },
-        );
+        };
+        self.instances.insert(name, running);
     }
 
-    /// Restarts an instance with a new configuration, keeping its state: the old one
-    /// stops without a priority-0 advert and without removing its addresses.
-    async fn replace_instance(&mut self, config: InstanceConfig, loaded: InstanceConfig) {
-        let name = config.router.name.clone();
-        let keep = match self.instances.remove(&name) {
-            Some(old) => {
-                old.handle.stop().await;
-                // Addresses the new configuration drops are removed by hand: the new
-                // instance does not know them.
-                let gone: Vec<IpAddr> = old
-                    .config
-                    .router
-                    .virtual_addresses
-                    .iter()
-                    .filter(|a| !config.router.virtual_addresses.contains(a))
-                    .copied()
-                    .collect();
-                if old.state == State::Master && !gone.is_empty() {
-                    remove_addresses(&old.config, &gone).await;
+    /// Applies the static addresses, routes and rules, and starts every instance with
+    /// its sync groups. An instance that cannot start (a missing interface, say) stops
+    /// the start.
+    async fn start_vrrp(&mut self) -> Result<(), String> {
+        apply_statics(&self.loaded.vrrp).await;
+        let configs: Vec<InstanceConfig> = self
+            .loaded
+            .instances
+            .clone()
+            .into_iter()
+            .map(|c| self.with_current_tracks(c))
+            .collect();
+        let groups = self.loaded.vrrp.host.sync_groups.clone();
+        let (set, handle, mut events) = InstanceSet::start(configs.clone(), groups)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(set.run());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if tx.send(Input::Vrrp(e)).is_err() {
+                    break;
                 }
-                Some((old.state, old.priority, old.counters))
             }
-            None => None,
+        });
+        self.set = Some(handle);
+        for (config, loaded) in configs.into_iter().zip(self.loaded.instances.clone()) {
+            self.record(config, loaded, None);
+        }
+        Ok(())
+    }
+
+    /// Adds an instance to the running set.
+    async fn add_instance(&mut self, config: InstanceConfig) {
+        let Some(set) = self.set.clone() else {
+            return;
         };
-        self.start_instance(config, loaded, keep).await;
+        let start = self.with_current_tracks(config.clone());
+        match set.add(start.clone()).await {
+            Ok(()) => self.record(start, config, None),
+            Err(e) => error!(instance = %config.router.name, %e, "cannot start instance"),
+        }
+    }
+
+    /// Restarts an instance with a new configuration in place, keeping its state: the
+    /// old one stops without a priority-0 advert and without removing its addresses, a
+    /// Master comes back as Master over them.
+    async fn replace_instance(&mut self, config: InstanceConfig, loaded: InstanceConfig) {
+        let Some(set) = self.set.clone() else {
+            return;
+        };
+        let name = config.router.name.clone();
+        let Some(old) = self.instances.remove(&name) else {
+            return;
+        };
+        let start = self.with_current_tracks(config);
+        if let Err(e) = set.replace(start.clone()).await {
+            error!(instance = %name, %e, "cannot restart instance");
+            return;
+        }
+        // Addresses the new configuration drops are removed by hand: the new instance
+        // does not know them.
+        let gone: Vec<IpAddr> = old
+            .config
+            .router
+            .virtual_addresses
+            .iter()
+            .filter(|a| !start.router.virtual_addresses.contains(a))
+            .copied()
+            .collect();
+        if old.state == State::Master && !gone.is_empty() {
+            remove_addresses(&old.config, &gone).await;
+        }
+        self.record(start, loaded, Some(old));
     }
 
     async fn stop_instance(&mut self, name: &str) {
+        let Some(set) = self.set.clone() else {
+            return;
+        };
         if let Some(r) = self.instances.remove(name) {
-            r.handle.shutdown().await;
+            let _ = set.remove(name).await;
             let started = self
                 .notifier
                 .instance(name, NotifyState::Stop, r.priority, &r.scripts);
@@ -803,6 +782,18 @@ impl Daemon {
             warn!("{w}");
         }
         let bfd_changed = sessions(&self.loaded.bfd) != sessions(&loaded.bfd);
+        let statics = |v: &ha_vrrp::keepalived::KeepalivedVrrp| {
+            format!(
+                "{:?}{:?}{:?}",
+                v.static_addresses, v.static_routes, v.static_rules
+            )
+        };
+        let statics_changed = statics(&self.loaded.vrrp) != statics(&loaded.vrrp);
+        let groups_changed = self.loaded.vrrp.host.sync_groups != loaded.vrrp.host.sync_groups;
+        if statics_changed && self.opts.vrrp {
+            remove_statics(&self.loaded.vrrp).await;
+            apply_statics(&loaded.vrrp).await;
+        }
         let lvs_changed = lvs_shape(&self.loaded.ipvs) != lvs_shape(&loaded.ipvs);
         self.loaded = loaded;
         self.notifier.set_mail(mail_policy(&self.loaded.settings));
@@ -846,11 +837,21 @@ impl Daemon {
             info!(instance = %name, "removed by reload");
             self.stop_instance(&name).await;
         }
+        if groups_changed {
+            if let Some(set) = &self.set {
+                if let Err(e) = set
+                    .set_sync_groups(self.loaded.vrrp.host.sync_groups.clone())
+                    .await
+                {
+                    error!(%e, "sync groups not changed by reload");
+                }
+            }
+        }
         for config in wanted {
             let name = config.router.name.clone();
             let Some(r) = self.instances.get_mut(&name) else {
                 info!(instance = %name, "added by reload");
-                self.start_instance(config.clone(), config, None).await;
+                self.add_instance(config).await;
                 continue;
             };
             if r.loaded == config {
@@ -859,9 +860,14 @@ impl Daemon {
             let mut only_priority = r.loaded.clone();
             only_priority.router.priority = config.router.priority;
             if only_priority == config {
-                let _ = r.handle.command(Command::SetPriority {
-                    priority: config.router.priority,
-                });
+                if let Some(set) = &self.set {
+                    let _ = set.command(
+                        &name,
+                        Command::SetPriority {
+                            priority: config.router.priority,
+                        },
+                    );
+                }
                 r.config.router.priority = config.router.priority;
                 r.loaded = config;
                 continue;
@@ -893,9 +899,11 @@ impl Daemon {
                     return Err(format!("priority {priority} is not in 1..=254"));
                 }
                 let p = Priority(priority);
-                r.handle
-                    .command(Command::SetPriority { priority: p })
-                    .map_err(|_| "the instance has stopped".to_string())?;
+                self.set
+                    .as_ref()
+                    .ok_or("VRRP is not running")?
+                    .command(&instance, Command::SetPriority { priority: p })
+                    .map_err(|e| e.to_string())?;
                 r.config.router.priority = p;
                 info!(%instance, priority, "priority changed by the control API");
                 Ok(serde_json::json!({ "instance": instance, "priority": priority }))
@@ -1204,10 +1212,13 @@ impl Daemon {
         systemd::notify("STOPPING=1");
         info!("stopping");
         let mut started = Vec::new();
+        if let Some(set) = self.set.take() {
+            // Every Master sends priority 0 and removes its addresses.
+            set.shutdown().await;
+        }
         let names: Vec<String> = self.instances.keys().cloned().collect();
         for name in &names {
             if let Some(r) = self.instances.remove(name) {
-                r.handle.shutdown().await;
                 started.extend(self.notifier.instance(
                     name,
                     NotifyState::Stop,
@@ -1227,6 +1238,7 @@ impl Daemon {
             started.extend(self.notifier.group(&g.name, NotifyState::Stop, &scripts));
         }
         Notifier::wait(started, Duration::from_secs(1)).await;
+        remove_statics(&self.loaded.vrrp).await;
         self.stop_lvs().await;
         if let Some(b) = self.bfd.take() {
             b.stop().await;
@@ -1305,6 +1317,34 @@ async fn remove_addresses(config: &InstanceConfig, addresses: &[IpAddr]) {
             .unwrap_or(prefix);
         if let Err(e) = netlink.remove_address(link.index, *a, prefix).await {
             warn!(address = %a, %e, "cannot remove a dropped virtual address");
+        }
+    }
+}
+
+/// Applies keepalived's `static_ipaddress`, `static_routes` and `static_rules`.
+async fn apply_statics(v: &ha_vrrp::keepalived::KeepalivedVrrp) {
+    if v.static_addresses.is_empty() && v.static_routes.is_empty() && v.static_rules.is_empty() {
+        return;
+    }
+    match Netlink::connect() {
+        Ok(n) => {
+            for f in apply_static(&n, &v.static_addresses, &v.static_routes, &v.static_rules).await
+            {
+                error!(action = %f.action, error = %f.error, "static entry not applied");
+            }
+        }
+        Err(e) => error!(%e, "static entries not applied"),
+    }
+}
+
+/// Removes what [`apply_statics`] added.
+async fn remove_statics(v: &ha_vrrp::keepalived::KeepalivedVrrp) {
+    if v.static_addresses.is_empty() && v.static_routes.is_empty() && v.static_rules.is_empty() {
+        return;
+    }
+    if let Ok(n) = Netlink::connect() {
+        for f in remove_static(&n, &v.static_addresses, &v.static_routes, &v.static_rules).await {
+            error!(action = %f.action, error = %f.error, "static entry not removed");
         }
     }
 }

@@ -146,6 +146,8 @@ enum Item {
     },
     Remove {
         instance: String,
+        /// A priority-0 goodbye and address removal (`true`), or a silent stop.
+        graceful: bool,
         done: oneshot::Sender<()>,
     },
     Track {
@@ -333,10 +335,39 @@ impl InstanceSetHandle {
         self.tx
             .send(Item::Remove {
                 instance: instance.to_string(),
+                graceful: true,
                 done,
             })
             .map_err(|_| InstanceSetError::Stopped)?;
         wait.await.map_err(|_| InstanceSetError::Stopped)
+    }
+
+    /// Replaces a running instance by `config` (same name) in place, keeping what it
+    /// holds: the old instance stops silently (no priority 0, its addresses stay), and
+    /// the new one starts in the old one's state — a Master as Master over the
+    /// addresses in place ([`InstanceConfig::keep_addresses`]) — so peers and clients
+    /// see no change beyond the new configuration. For reloads and live changes. The
+    /// instance keeps its sync-group membership.
+    pub async fn replace(&self, mut config: InstanceConfig) -> Result<(), InstanceSetError> {
+        let name = config.router.name.clone();
+        let state = lock(&self.shared).states.get(&name).copied();
+        if !lock(&self.shared).handles.contains_key(&name) {
+            return Err(InstanceSetError::NoSuchInstance(name));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Item::Remove {
+                instance: name.clone(),
+                graceful: false,
+                done,
+            })
+            .map_err(|_| InstanceSetError::Stopped)?;
+        wait.await.map_err(|_| InstanceSetError::Stopped)?;
+        if state == Some(State::Master) {
+            config.router.initial_state = crate::InitialState::Master;
+            config.keep_addresses = true;
+        }
+        self.add(config).await
     }
 
     /// Replaces the sync groups (a reload). Instances that stay members (of the same
@@ -867,12 +898,22 @@ impl InstanceSet {
                         }
                     }
                 }
-                Item::Remove { instance, done } => {
+                Item::Remove {
+                    instance,
+                    graceful,
+                    done,
+                } => {
                     let handle = lock(&self.shared).handles.get(&instance).cloned();
                     match handle {
                         Some(handle) => {
                             removals.entry(instance).or_default().push(done);
-                            tokio::spawn(async move { handle.shutdown().await });
+                            tokio::spawn(async move {
+                                if graceful {
+                                    handle.shutdown().await
+                                } else {
+                                    handle.stop().await
+                                }
+                            });
                         }
                         None => {
                             let _ = done.send(());
