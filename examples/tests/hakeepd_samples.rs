@@ -31,7 +31,9 @@ const MUST_PASS: &[&str] = &[
     "keepalived.conf.status_code",
     "keepalived.conf.virtual_server_group",
     "keepalived.conf.virtualhost",
+    "keepalived.conf.vrrp",
     "keepalived.conf.vrrp.localcheck",
+    "keepalived.conf.vrrp.scripts",
     "keepalived.conf.vrrp.sync",
 ];
 

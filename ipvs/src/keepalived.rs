@@ -233,6 +233,9 @@ pub struct RealServerConf {
     /// virtual server's; for a server that differs, the daemon gives the pool a first
     /// verdict itself.
     pub alpha: bool,
+    /// `smtp_alert` of the real server, else of its virtual server (`None`: the
+    /// `global_defs` default).
+    pub smtp_alert: Option<bool>,
     /// The `real_server` block, for `ha_healthcheck::keepalived::map_real_server`.
     pub node: Node,
     /// Where the block is.
@@ -261,6 +264,9 @@ pub struct VirtualServerConf {
     /// `ha_suspend`: suspend the health checks while the virtual address is not on this
     /// host (not for fwmark services).
     pub ha_suspend: bool,
+    /// `smtp_alert`: mail this virtual server's quorum changes (`None`: the
+    /// `global_defs` default).
+    pub smtp_alert: Option<bool>,
     /// The `virtual_server` block, for the checker defaults it sets.
     pub node: Node,
     /// Where the block is.
@@ -827,6 +833,7 @@ struct RsDraft {
     lower_threshold: u32,
     notify_up: Option<String>,
     notify_down: Option<String>,
+    smtp_alert: Option<bool>,
     node: Node,
 }
 
@@ -862,6 +869,7 @@ struct VsDraft {
     omega: bool,
     ha_suspend: Option<Node>,
     weight: u32,
+    smtp_alert: Option<bool>,
     real_servers: Vec<RsDraft>,
 }
 
@@ -1041,6 +1049,7 @@ fn virtual_server(
         quorum_up: d.quorum_up,
         quorum_down: d.quorum_down,
         ha_suspend,
+        smtp_alert: d.smtp_alert,
         node: node.clone(),
         span: node.span.clone(),
     }))
@@ -1322,6 +1331,7 @@ fn real_servers(
             notify_up: rs.notify_up.clone(),
             notify_down: rs.notify_down.clone(),
             alpha: rs.alpha.unwrap_or(d.alpha),
+            smtp_alert: rs.smtp_alert.or(d.smtp_alert),
             node: rs.node.clone(),
             span: rs.node.span.clone(),
         });
@@ -1568,7 +1578,8 @@ fn vs_keyword(c: &Node, d: &mut VsDraft, warnings: &mut Vec<Warning>) -> Result<
             d.weight = weight(c, v)?;
         }
         "real_server" => d.real_servers.push(real_server(c, warnings)?),
-        "smtp_alert" | "snmp_name" => warnings.push(warn(
+        "smtp_alert" => d.smtp_alert = Some(on_off(c)?),
+        "snmp_name" => warnings.push(warn(
             c,
             format!("{k} is not supported: ignored (use the daemon's events and metrics)"),
         )),
@@ -1709,6 +1720,7 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<RsDraft, MapE
         lower_threshold: 0,
         notify_up: None,
         notify_down: None,
+        smtp_alert: None,
         node: node.clone(),
     };
     for c in &node.children {
@@ -1725,7 +1737,8 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<RsDraft, MapE
             "alpha" => rs.alpha = Some(on_off(c)?),
             // Checker defaults and checkers: ha-healthcheck's.
             k if CHECK_DEFAULT_KEYWORDS.contains(&k) || CHECKER_KEYWORDS.contains(&k) => {}
-            "smtp_alert" | "snmp_name" => warnings.push(warn(
+            "smtp_alert" => rs.smtp_alert = Some(on_off(c)?),
+            "snmp_name" => warnings.push(warn(
                 c,
                 format!("{k} is not supported: ignored (use the daemon's events and metrics)"),
             )),

@@ -165,6 +165,9 @@ pub struct Notify {
     pub stop: Option<String>,
     /// `notify` (called for every transition with type, name and state).
     pub any: Option<String>,
+    /// `smtp_alert`: mail this instance's or group's transitions (`None`: the
+    /// `global_defs` default).
+    pub smtp_alert: Option<bool>,
 }
 
 /// Per-instance facts the router does not need but the daemon does.
@@ -551,6 +554,7 @@ fn sync_group(
             "notify_fault" => notify.fault = Some(c.args.join(" ")),
             "notify_stop" => notify.stop = Some(c.args.join(" ")),
             "notify" => notify.any = Some(c.args.join(" ")),
+            "smtp_alert" => notify.smtp_alert = Some(on_off(c)?),
             k => warnings.push(Warning {
                 span: c.span.clone(),
                 message: format!("vrrp_sync_group: unsupported keyword {k}"),
@@ -698,6 +702,7 @@ fn instance(
             "notify_fault" => notify.fault = Some(c.args.join(" ")),
             "notify_stop" => notify.stop = Some(c.args.join(" ")),
             "notify" => notify.any = Some(c.args.join(" ")),
+            "smtp_alert" => notify.smtp_alert = Some(on_off(c)?),
             "garp_master_delay" => {
                 let d = seconds(c)?;
                 garp.delay = (!d.is_zero()).then_some(d);
@@ -734,7 +739,7 @@ fn instance(
             "virtual_rules" => {
                 rules.extend(lines(c, VirtualRule::parse_words, "rule", warnings)?);
             }
-            "debug" | "smtp_alert" | "notify_master_rx_lower_pri" => {
+            "debug" | "notify_master_rx_lower_pri" => {
                 warnings.push(Warning {
                     span: c.span.clone(),
                     message: format!("{} is accepted but has no effect yet", c.keyword),

@@ -343,7 +343,8 @@ impl Lvs {
                             }
                         });
                         info!(service = %service, server = %server_name(&k), up, "real server");
-                        notifier.real_server(&server_name(&k), &service, up, script);
+                        let mail = rs.and_then(|r| r.smtp_alert);
+                        notifier.real_server(&server_name(&k), &service, up, script, mail);
                     }
                     PoolEvent::QuorumUp { .. } | PoolEvent::QuorumDown { .. } => {
                         let up = matches!(ev, PoolEvent::QuorumUp { .. });
@@ -353,7 +354,7 @@ impl Lvs {
                             vs.conf.quorum_down.as_ref()
                         };
                         info!(service = %service, up, "quorum");
-                        notifier.virtual_server(&service, up, script);
+                        notifier.virtual_server(&service, up, script, vs.conf.smtp_alert);
                     }
                     PoolEvent::SorryServerActivated(k) => {
                         info!(service = %service, sorry = %server_name(&k), "sorry server in service")

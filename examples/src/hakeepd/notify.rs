@@ -88,6 +88,8 @@ pub struct Scripts {
     pub stop: Option<String>,
     /// The generic script.
     pub any: Option<String>,
+    /// `smtp_alert` of the instance or group (`None`: the global default).
+    pub smtp_alert: Option<bool>,
 }
 
 impl Scripts {
@@ -109,6 +111,7 @@ impl From<&ha_vrrp::keepalived::Notify> for Scripts {
             fault: n.fault.clone(),
             stop: n.stop.clone(),
             any: n.any.clone(),
+            smtp_alert: n.smtp_alert,
         }
     }
 }
@@ -210,9 +213,9 @@ impl Notifier {
         self.mail = policy;
     }
 
-    fn mail_vrrp(&self, what: &str, state: NotifyState, body: &str) {
+    fn mail_vrrp(&self, what: &str, state: NotifyState, body: &str, choice: Option<bool>) {
         if let Some(m) = &self.mail {
-            if m.vrrp && !(m.no_faults && state == NotifyState::Fault) {
+            if choice.unwrap_or(m.vrrp) && !(m.no_faults && state == NotifyState::Fault) {
                 let subject = match state {
                     NotifyState::Stop => format!("{what} - Stopping"),
                     s => format!("{what} - Entering {} state", s.as_str()),
@@ -222,9 +225,9 @@ impl Notifier {
         }
     }
 
-    fn mail_checker(&self, subject: String, body: &str) {
+    fn mail_checker(&self, subject: String, body: &str, choice: Option<bool>) {
         if let Some(m) = &self.mail {
-            if m.checker {
+            if choice.unwrap_or(m.checker) {
                 m.mailer.alert(&subject, body);
             }
         }
@@ -363,7 +366,12 @@ impl Notifier {
             NotifyState::Stop => "=> VRRP Instance stopping <=",
             _ => "=> VRRP Instance is no longer owning VRRP VIPs <=",
         };
-        self.mail_vrrp(&format!("VRRP Instance {name}"), state, body);
+        self.mail_vrrp(
+            &format!("VRRP Instance {name}"),
+            state,
+            body,
+            scripts.smtp_alert,
+        );
         started
     }
 
@@ -392,7 +400,12 @@ impl Notifier {
                 s.as_str()
             ),
         };
-        self.mail_vrrp(&format!("VRRP Group {name}"), state, &body);
+        self.mail_vrrp(
+            &format!("VRRP Group {name}"),
+            state,
+            &body,
+            scripts.smtp_alert,
+        );
         started
     }
 
@@ -410,8 +423,14 @@ impl Notifier {
     }
 
     /// A virtual server's quorum went up or down; `script` is its `quorum_up` /
-    /// `quorum_down`.
-    pub fn virtual_server(&mut self, vs: &str, up: bool, script: Option<&String>) {
+    /// `quorum_down`, `mail` its `smtp_alert`.
+    pub fn virtual_server(
+        &mut self,
+        vs: &str,
+        up: bool,
+        script: Option<&String>,
+        mail: Option<bool>,
+    ) {
         let mut started = Vec::new();
         self.run(script, &[], &mut started);
         let state = if up { "UP" } else { "DOWN" };
@@ -421,11 +440,19 @@ impl Notifier {
         } else {
             "=> Lost quorum: the virtual server is out of service <="
         };
-        self.mail_checker(format!("Virtual Server {vs} - {state}"), body);
+        self.mail_checker(format!("Virtual Server {vs} - {state}"), body, mail);
     }
 
-    /// A real server went up or down; `script` is its `notify_up` / `notify_down`.
-    pub fn real_server(&mut self, rs: &str, vs: &str, up: bool, script: Option<&String>) {
+    /// A real server went up or down; `script` is its `notify_up` / `notify_down`,
+    /// `mail` its `smtp_alert`.
+    pub fn real_server(
+        &mut self,
+        rs: &str,
+        vs: &str,
+        up: bool,
+        script: Option<&String>,
+        mail: Option<bool>,
+    ) {
         let mut started = Vec::new();
         self.run(script, &[], &mut started);
         let state = if up { "UP" } else { "DOWN" };
@@ -435,7 +462,7 @@ impl Notifier {
         } else {
             format!("=> CHECK failed on service {vs} <=")
         };
-        self.mail_checker(format!("Realserver {rs} - {state}"), &body);
+        self.mail_checker(format!("Realserver {rs} - {state}"), &body, mail);
     }
 
     /// Waits up to `limit` for `children`, then leaves the rest running.
@@ -487,8 +514,14 @@ mod tests {
         n.instance("VI_1", NotifyState::Master, 100, &none);
         n.priority("VI_1", true, 90);
         n.group("G1", NotifyState::Master, &none);
-        n.virtual_server("[10.0.0.1]:tcp:80", false, None);
-        n.real_server("[192.168.1.10]:tcp:80", "[10.0.0.1]:tcp:80", true, None);
+        n.virtual_server("[10.0.0.1]:tcp:80", false, None, None);
+        n.real_server(
+            "[192.168.1.10]:tcp:80",
+            "[10.0.0.1]:tcp:80",
+            true,
+            None,
+            None,
+        );
         let mut text = String::new();
         reader.read_to_string(&mut text).ok();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -534,5 +567,59 @@ mod tests {
         };
         assert!(n.instance("VI_1", NotifyState::Master, 1, &bad).is_empty());
         assert_eq!(n.stats().script_failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn smtp_alert_of_an_instance_overrides_the_global_default() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let mailer = super::super::smtp::Mailer::new(super::super::smtp::SmtpConf {
+            server: addr,
+            helo: "h".into(),
+            from: "f@example.org".into(),
+            to: vec!["t@example.org".into()],
+            timeout: Duration::from_secs(2),
+            router_id: "R".into(),
+        });
+        let stats = mailer.stats();
+        let mut n = Notifier::new(
+            [None, None, None],
+            Account::ROOT,
+            false,
+            AccountDb::from_text("", ""),
+        );
+        n.set_mail(Some(MailPolicy {
+            mailer,
+            vrrp: false,
+            checker: true,
+            no_faults: true,
+        }));
+        let quiet = Scripts::default();
+        let loud = Scripts {
+            smtp_alert: Some(true),
+            ..Scripts::default()
+        };
+        n.instance("A", NotifyState::Master, 100, &quiet);
+        n.instance("B", NotifyState::Fault, 100, &loud);
+        n.instance("C", NotifyState::Master, 100, &loud);
+        n.real_server(
+            "[10.0.0.2]:80",
+            "[10.0.0.1]:tcp:80",
+            false,
+            None,
+            Some(false),
+        );
+        n.real_server("[10.0.0.3]:80", "[10.0.0.1]:tcp:80", false, None, None);
+        // Attempts: C (B is a FAULT with no_email_faults) and 10.0.0.3; each fails
+        // against the closed port and is counted.
+        for _ in 0..200 {
+            if stats.failed.load(Ordering::Relaxed) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 2);
     }
 }
