@@ -4,11 +4,22 @@
 //!
 //! ```text
 //! loop {
-//!     if deadline <= now { handle_timeout(now) }            // checked by us, not by tokio
+//!     if deadline <= now {                                   // checked by us, not by tokio
+//!         while a packet is already queued (at most RECV_BURST) { handle_packet(now) }
+//!         handle_timeout(now)
+//!     }
 //!     select! { packet => handle_packet, sleep_until(deadline) => handle_timeout, command }
 //!     drain poll_transmit → io.send, poll_event → event stream
 //! }
 //! ```
+//!
+//! When the loop wakes late (a stall of the process or the machine) with deadlines due
+//! *and* packets waiting, it first takes the packets that are already queued, then fires
+//! the deadlines: a packet that arrived before the stall ended must not be outrun by the
+//! timeout it would have cancelled (a BFD detection timer, a VRRP Master_Down timer), or a
+//! stall turns into false failure detections. Those packets are handled with the current
+//! time. At most [`RECV_BURST`] are taken before the deadlines fire, so a flood of packets
+//! cannot hold timers back.
 //!
 //! The driver spawns nothing: [`Driver::run`] is a future the application awaits or spawns
 //! itself. Commands go in through a cloneable [`DriverHandle`]; events come out, in order,
@@ -74,6 +85,11 @@ pub const PRECISE_MARGIN: Duration = Duration::from_millis(1);
 /// The largest packet the driver receives.
 pub const MAX_PACKET: usize = 65_535;
 
+/// How many already-queued packets the driver takes, when it finds deadlines due, before it
+/// fires them (see the [module documentation](self)). Bounds how long a flood of packets
+/// can hold timers back: a few milliseconds of receive work at most.
+pub const RECV_BURST: usize = 1024;
+
 /// How many receive errors in a row end [`Driver::run`]: a socket that keeps failing is
 /// broken, and spinning on it would burn a core.
 pub const MAX_CONSECUTIVE_RECV_ERRORS: u32 = 100;
@@ -82,7 +98,8 @@ pub const MAX_CONSECUTIVE_RECV_ERRORS: u32 = 100;
 ///
 /// `recv` must be cancel-safe (dropping its future must not lose a packet that was already
 /// taken from the socket), as tokio's `UdpSocket::recv_from` is: the driver drops it
-/// whenever a timer or a command wins the race.
+/// whenever a timer or a command wins the race, and when it polls it once, without
+/// waiting, to take the packets already queued before it fires due deadlines.
 pub trait PacketIo: Send {
     /// Receives one packet into `buf`, returning its length and metadata.
     fn recv(
@@ -305,6 +322,14 @@ where
             // Fire due deadlines ourselves: tokio may have woken us late, or the deadline
             // may already be in the past.
             let mut now = self.clock.now();
+            if self.endpoint.poll_timeout().is_some_and(|d| d <= now) {
+                // But first take the packets that are already waiting: after a stall they
+                // may be the very ones that cancel these deadlines.
+                if self.take_queued(&mut buf, &mut recv_errors).await? > 0 {
+                    self.flush(&mut tx_buf).await;
+                    now = self.clock.now();
+                }
+            }
             while let Some(deadline) = self.endpoint.poll_timeout().filter(|d| *d <= now) {
                 let late = now - deadline;
                 if late > Duration::from_millis(1) {
@@ -346,24 +371,67 @@ where
                     }
                     None => commands_open = false,
                 },
-                received = self.io.recv(&mut buf) => match received {
-                    Ok((len, meta)) => {
-                        recv_errors = 0;
-                        let payload = buf.get(..len).unwrap_or(&buf[..]);
-                        self.endpoint.handle_packet(self.clock.now(), &meta, payload);
-                    }
-                    Err(error) => {
-                        recv_errors += 1;
-                        if recv_errors >= MAX_CONSECUTIVE_RECV_ERRORS {
-                            return Err(DriverError::Recv(error));
-                        }
-                        let _ = self.events.send(DriverEvent::RecvFailed { error: error.to_string() });
+                received = self.io.recv(&mut buf) => {
+                    if !self.on_received(received, &buf, &mut recv_errors)? {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                },
+                }
                 () = tokio::time::sleep_until(sleep_until) => {}
             }
             self.flush(&mut tx_buf).await;
+        }
+    }
+
+    /// Hands the endpoint the packets that can be received without waiting, at most
+    /// [`RECV_BURST`], and returns how many it took. Stops at the first receive error
+    /// (reported, and counted towards [`MAX_CONSECUTIVE_RECV_ERRORS`]).
+    async fn take_queued(
+        &mut self,
+        buf: &mut [u8],
+        recv_errors: &mut u32,
+    ) -> Result<usize, DriverError> {
+        for taken in 0..RECV_BURST {
+            // `recv` is polled once: ready if a packet is queued, otherwise dropped, which
+            // its cancel safety allows.
+            let received = tokio::select! {
+                biased;
+                received = self.io.recv(buf) => received,
+                () = std::future::ready(()) => return Ok(taken),
+            };
+            if !self.on_received(received, buf, recv_errors)? {
+                return Ok(taken);
+            }
+        }
+        Ok(RECV_BURST)
+    }
+
+    /// Hands a received packet to the endpoint (stamped with the current time) and returns
+    /// `true`, or reports a receive error and returns `false`; ends the run after
+    /// [`MAX_CONSECUTIVE_RECV_ERRORS`] errors in a row.
+    fn on_received(
+        &mut self,
+        received: io::Result<(usize, RecvMeta)>,
+        buf: &[u8],
+        recv_errors: &mut u32,
+    ) -> Result<bool, DriverError> {
+        match received {
+            Ok((len, meta)) => {
+                *recv_errors = 0;
+                let payload = buf.get(..len).unwrap_or(buf);
+                self.endpoint
+                    .handle_packet(self.clock.now(), &meta, payload);
+                Ok(true)
+            }
+            Err(error) => {
+                *recv_errors += 1;
+                if *recv_errors >= MAX_CONSECUTIVE_RECV_ERRORS {
+                    return Err(DriverError::Recv(error));
+                }
+                let _ = self.events.send(DriverEvent::RecvFailed {
+                    error: error.to_string(),
+                });
+                Ok(false)
+            }
         }
     }
 
@@ -462,5 +530,169 @@ impl PacketIo for MemoryIo {
         self.tx
             .send((meta, payload.to_vec()))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "memory peer dropped"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    /// What the watchdog endpoint saw, in order.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Seen {
+        Packet { session: u8, at: Instant },
+        Down { session: u8, at: Instant },
+    }
+
+    /// Sessions that each expect a packet (payload: the session's number) within
+    /// `detection`, like BFD's detection timer, and go Down when it expires.
+    struct Watchdogs {
+        detection: Duration,
+        deadlines: Vec<Option<Instant>>,
+        journal: Vec<Seen>,
+    }
+
+    impl Watchdogs {
+        fn new(sessions: usize, detection: Duration) -> Self {
+            Watchdogs {
+                detection,
+                deadlines: vec![Some(Instant::ZERO + detection); sessions],
+                journal: Vec::new(),
+            }
+        }
+    }
+
+    impl Endpoint for Watchdogs {
+        type Command = ();
+        type Event = ();
+
+        fn handle_packet(&mut self, now: Instant, _meta: &RecvMeta, payload: &[u8]) {
+            let Some(&session) = payload.first() else {
+                return;
+            };
+            if let Some(deadline) = self.deadlines.get_mut(usize::from(session)) {
+                self.journal.push(Seen::Packet { session, at: now });
+                *deadline = Some(now + self.detection);
+            }
+        }
+
+        fn handle_command(&mut self, _now: Instant, _command: ()) {}
+
+        fn handle_timeout(&mut self, now: Instant) {
+            for (session, deadline) in self.deadlines.iter_mut().enumerate() {
+                if deadline.is_some_and(|d| d <= now) {
+                    *deadline = None;
+                    let session = u8::try_from(session).unwrap_or(u8::MAX);
+                    self.journal.push(Seen::Down { session, at: now });
+                }
+            }
+        }
+
+        fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<Transmit> {
+            None
+        }
+
+        fn poll_event(&mut self) -> Option<()> {
+            None
+        }
+
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.deadlines.iter().flatten().min().copied()
+        }
+    }
+
+    fn pair() -> (MemoryIo, MemoryIo) {
+        memory_pair(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        )
+    }
+
+    async fn send_for(peer: &mut MemoryIo, session: u8) {
+        let transmit = Transmit {
+            destination: peer.peer(),
+            destination_port: None,
+            source: None,
+            source_port: None,
+            interface: None,
+            ttl: 255,
+        };
+        peer.send(&transmit, &[session]).await.unwrap();
+    }
+
+    /// A stall: the driver gets no CPU while both sessions' packets arrive and their
+    /// deadlines pass. On waking it must take both packets before it fires the deadlines,
+    /// whichever the runtime woke it for; otherwise the second session goes falsely Down.
+    #[tokio::test(start_paused = true)]
+    async fn packets_queued_during_a_stall_are_handled_before_due_timeouts() {
+        let (io, mut peer) = pair();
+        let detection = Duration::from_millis(30);
+        let (driver, handle, _events) =
+            Driver::with_clock(Watchdogs::new(2, detection), io, Clock::new());
+        let task = tokio::spawn(driver.run());
+        // Let the driver start and go to sleep until the 30 ms deadline.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Both packets arrive at 5 ms, then the clock jumps to 50 ms before the driver runs
+        // again (this task never yields in between).
+        send_for(&mut peer, 0).await;
+        send_for(&mut peer, 1).await;
+        tokio::time::advance(Duration::from_millis(45)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        handle.stop().await;
+        let watchdogs = task.await.unwrap().unwrap();
+        let at = Instant::from_millis(50);
+        assert_eq!(
+            watchdogs.journal,
+            vec![
+                Seen::Packet { session: 0, at },
+                Seen::Packet { session: 1, at },
+            ]
+        );
+        // The packets were stamped with the time they were handled.
+        assert_eq!(watchdogs.poll_timeout(), Some(at + detection));
+    }
+
+    /// A packet that is not there does not save its session: the deadline still fires at
+    /// the end of the stall, and a flood of queued packets for another session delays it
+    /// by at most RECV_BURST packets.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_queued_packets_does_not_hold_due_timeouts_back() {
+        let (io, mut peer) = pair();
+        let detection = Duration::from_millis(30);
+        let (driver, handle, _events) =
+            Driver::with_clock(Watchdogs::new(2, detection), io, Clock::new());
+        let task = tokio::spawn(driver.run());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let flood = RECV_BURST * 2 + 10;
+        for _ in 0..flood {
+            send_for(&mut peer, 0).await;
+        }
+        tokio::time::advance(Duration::from_millis(45)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        handle.stop().await;
+        let watchdogs = task.await.unwrap().unwrap();
+        let journal = &watchdogs.journal;
+        let down = journal
+            .iter()
+            .position(|s| matches!(s, Seen::Down { .. }))
+            .expect("session 1 went Down");
+        assert_eq!(
+            journal[down],
+            Seen::Down {
+                session: 1,
+                at: Instant::from_millis(50)
+            }
+        );
+        // One packet from the wake-up itself, then at most one burst before the timers.
+        assert!(down <= RECV_BURST + 1, "Down after {down} packets");
+        // Every packet was handled in the end, and the flooded session stayed Up.
+        assert_eq!(journal.len(), flood + 1);
+        assert!(
+            journal
+                .iter()
+                .all(|s| !matches!(s, Seen::Down { session: 0, .. }))
+        );
     }
 }
