@@ -668,7 +668,10 @@ fn instance(
                     }
                 }
             }
-            "unicast_src_ip" => unicast_src = Some(address_with_prefix(c, one_arg(c)?)?.0),
+            // Both set the adverts' source address (the primary address).
+            "unicast_src_ip" | "mcast_src_ip" => {
+                unicast_src = Some(address_with_prefix(c, one_arg(c)?)?.0)
+            }
             "unicast_peer" => {
                 for p in &c.children {
                     unicast_peers.push(address_with_prefix(p, &p.keyword)?.0);

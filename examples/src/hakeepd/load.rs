@@ -99,6 +99,29 @@ pub fn map(config: Config, interfaces: &dyn Interfaces) -> Result<Loaded, LoadEr
             }));
         }
     }
+    for vs in ipvs.virtual_servers.iter().filter(|v| v.ha_suspend) {
+        warnings.push(ConfWarning {
+            span: vs.span.clone(),
+            message: format!(
+                "virtual_server {}: ha_suspend is not supported yet: its checks always run",
+                vs.name
+            ),
+        });
+    }
+    // Process tracking is mapped by ha-vrrp but not run by this daemon yet.
+    for node in config
+        .nodes
+        .iter()
+        .filter(|n| n.keyword == "vrrp_track_process" || n.keyword == "track_process")
+    {
+        warnings.push(ConfWarning {
+            span: node.span.clone(),
+            message: format!(
+                "{} is not supported yet: the process is tracked as always running",
+                node.keyword
+            ),
+        });
+    }
     let instances = ha_vrrp::linux::instance_configs(&vrrp);
     warnings.sort_by(|a, b| {
         (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col))
