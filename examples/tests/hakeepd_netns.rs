@@ -460,3 +460,102 @@ fn sync_group_members_move_together_and_survive_a_reload() {
         assert_eq!(s["instances"][i]["state"], "MASTER", "{s}");
     }
 }
+
+/// Kills the child when dropped (also while unwinding from a failed assertion).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "privileged: network namespaces, raw sockets"]
+fn runs_in_a_named_namespace_dumps_on_signals_and_stops_cleanly() {
+    if !root_or_skip("runs_in_a_named_namespace") {
+        return;
+    }
+    let lab = Lab::new("hkn", 2);
+    let conf = lab.dir.join("keepalived.conf");
+    std::fs::write(&conf, config("")).unwrap();
+    let pid_file = lab.dir.join("hakeepd.pid");
+    let log = std::fs::File::create(lab.dir.join("hakeepd.log")).unwrap();
+    // Started in this (the host's) namespace: `-s` moves it into the lab's.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hakeepd"))
+        .args(["-s", &lab.ns(1), "-f", conf.to_str().unwrap(), "-i", "a"])
+        .args(["--http", &format!("127.0.0.1:{HTTP_PORT}")])
+        .args(["--dump-dir", lab.dir.to_str().unwrap()])
+        .args(["-p", pid_file.to_str().unwrap()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let pid = child.0.id();
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has(1, VIP)).is_some(),
+        "{}",
+        lab.log("hakeepd.log")
+    );
+    // The endpoint and the address are inside the namespace, not here.
+    assert_eq!(state(&lab.ns(1)), "MASTER");
+    let host = std::process::Command::new("ip")
+        .args(["-o", "addr"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&host.stdout).contains("10.99.0.100/"));
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        pid.to_string()
+    );
+    // The dumps keepalived writes on SIGUSR1, SIGUSR2 and its JSON signal.
+    let json_signal: i32 = String::from_utf8(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hakeepd"))
+            .args(["--signum", "JSON"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    // kill(1) also sends real-time signals, which have no name in rustix.
+    let send = |n: i32| {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{n}"), pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{n} {pid}");
+    };
+    send(libc::SIGUSR1);
+    send(libc::SIGUSR2);
+    send(json_signal);
+    let dump = |name: &str| std::fs::read_to_string(lab.dir.join(name)).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            dump("keepalived.data").contains("VRRP Instance = VI_1")
+                && dump("keepalived.stats").contains("Became MASTER: 1")
+                && dump("keepalived.json").contains("\"MASTER\"")
+        })
+        .is_some(),
+        "data:\n{}\nstats:\n{}\njson:\n{}",
+        dump("keepalived.data"),
+        dump("keepalived.stats"),
+        dump("keepalived.json")
+    );
+    assert!(dump("keepalived.data").contains("State = MASTER"));
+    let json: serde_json::Value = serde_json::from_str(&dump("keepalived.json")).unwrap();
+    assert_eq!(json["instances"][0]["name"], "VI_1");
+    // SIGTERM: the Master withdraws its address, the pid file goes, the process ends.
+    send(libc::SIGTERM);
+    let exited = wait_for(Duration::from_secs(5), || {
+        matches!(child.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(exited.is_some(), "hakeepd did not stop on SIGTERM");
+    assert!(!lab.has(1, VIP), "the address was left behind");
+    assert!(!pid_file.exists());
+}
