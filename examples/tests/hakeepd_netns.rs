@@ -559,3 +559,53 @@ fn runs_in_a_named_namespace_dumps_on_signals_and_stops_cleanly() {
     assert!(!lab.has(1, VIP), "the address was left behind");
     assert!(!pid_file.exists());
 }
+
+#[test]
+#[ignore = "privileged: network namespaces, raw sockets, BFD sockets"]
+fn bfd_sessions_drive_vrrp_tracking() {
+    if !root_or_skip("bfd_sessions_drive_vrrp_tracking") {
+        return;
+    }
+    let lab = Lab::new("hkf", 2);
+    let conf = lab.dir.join("keepalived.conf");
+    // a and b run a BFD session to each other; a's VRRP instance tracks it with weight 0
+    // (FAULT while it is down). b runs no VRRP instance.
+    let text = "global_defs {\n    vrrp_version 3\n}\n\
+        bfd_instance peer {\n@a  neighbor_ip 10.99.0.2\n@b  neighbor_ip 10.99.0.1\n\
+            min_rx 50\n    min_tx 50\n    multiplier 3\n}\n\
+        @a vrrp_instance VI_1 {\n@a    interface eth0\n@a    virtual_router_id 51\n\
+        @a    priority 150\n@a    advert_int 0.1\n@a    track_bfd {\n@a        peer\n@a    }\n\
+        @a    virtual_ipaddress {\n@a        10.99.0.100/24\n@a    }\n@a }\n";
+    std::fs::write(&conf, text).unwrap();
+    start_hakeepd(&lab, 1, &conf, "a", "a.log");
+    let b = start_hakeepd(&lab, 2, &conf, "b", "b.log");
+    let ns = lab.ns(1);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let s = status(&ns);
+            s["bfd"]["peer"] == true && s["instances"][0]["state"] == "MASTER"
+        })
+        .is_some(),
+        "BFD Up and the instance Master:\n{}\n{}",
+        lab.log("a.log"),
+        lab.log("b.log")
+    );
+    assert!(lab.has(1, VIP));
+    // The peer dies: BFD detects it within 3 × 50 ms and the instance goes to FAULT.
+    lab.signal(b, Signal::KILL);
+    let took = wait_for(Duration::from_secs(5), || {
+        let s = status(&ns);
+        s["bfd"]["peer"] == false && s["instances"][0]["state"] == "FAULT"
+    });
+    assert!(took.is_some(), "{}", lab.log("a.log"));
+    assert!(!lab.has(1, VIP), "a FAULT instance keeps no address");
+    assert_eq!(status(&ns)["tracked"]["bfd:peer"], "DOWN");
+    // The peer returns: BFD comes Up again and the instance takes the address back.
+    start_hakeepd(&lab, 2, &conf, "b", "b2.log");
+    assert!(
+        wait_for(Duration::from_secs(10), || state(&ns) == "MASTER").is_some(),
+        "{}",
+        lab.log("a.log")
+    );
+    assert!(lab.has(1, VIP));
+}
