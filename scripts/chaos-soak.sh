@@ -43,6 +43,10 @@
 # outside the namespaces it creates; removes them and its processes on any exit. The
 # run directory (logs, samples, schedule) is kept on failure or with SOAK_KEEP=1.
 set -euo pipefail
+# The whole script is one compound command, read before it runs: editing the file
+# during a run cannot change the run.
+{
+set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "chaos-soak: needs root (network namespaces)" >&2; exit 1; }
 for tool in nft curl jq ip; do
@@ -484,6 +488,56 @@ awk -F'\t' 'NR > 1 {
       printf "    VRID %s: %d samples, %d with no Master, %d with several\n", id, total, zero, many
     }
   }' "$DIR/samples.tsv" 2>/dev/null | sort || true
+# Quiet samples: no loss or partition in force and no fault began or ended in the 2 s
+# before. The daemons that run hear each other then, so each VRID must have exactly one
+# Master among them (a SIGKILLed daemon does not answer and is not counted).
+read -r QUIET QUIET_BAD QUIET_AT < <(awk -F'\t' -v sched="$SCHEDULE" '
+  BEGIN {
+    while ((getline line < sched) > 0) {
+      split(line, f, " "); ev[++ne] = f[1]
+      key = (f[3] ~ /^loss/) ? "loss " f[4] : "part"
+      if (f[3] == "loss-on" || f[3] == "part-on") opened[key] = f[1]
+      if (f[3] == "loss-off" || f[3] == "part-off") { is[++ni] = opened[key]; ie[ni] = f[1] }
+    }
+  }
+  NR > 1 {
+    t[$1] = 1; n = split($6, kv, " ")
+    for (i = 1; i <= n; i++) { if (split(kv[i], p, "=") != 2) continue; v[p[1]] = 1; if (p[2] == "MASTER") m[$1, p[1]]++ }
+  }
+  END {
+    quiet = 0; bad = 0; at = ""
+    for (s in t) {
+      s += 0; ok = (s >= 2000)
+      for (i = 1; i <= ne; i++) if (ev[i] > s - 2000 && ev[i] <= s) ok = 0
+      for (i = 1; i <= ni; i++) if (is[i] <= s && s <= ie[i]) ok = 0
+      if (!ok) continue
+      quiet++
+      for (id in v) if (m[s, id] + 0 != 1) { bad++; if (length(at) < 200) at = at sprintf("%.0fs:VRID%s=%d,", s / 1000, id, m[s, id] + 0) }
+    }
+    print quiet, bad, (at == "" ? "-" : at)
+  }' "$DIR/samples.tsv")
+echo "    quiet samples (no fault in force or within 2 s): $QUIET; VRID checks in them without exactly one Master: $QUIET_BAD ${QUIET_AT/#-/}"
+if [ "$SOAK_SYNC_GROUP" = 1 ]; then
+  # Sync group G1 from the logs: a stretch where one member is MASTER and the other is
+  # not is a split. The group's rule (Master only together, Backup together) allows
+  # none beyond the moment its commands take to reach the other member. Informational.
+  for n in "${NODES[@]}"; do
+    awk -v r="$n" '
+      function secs(ts,   h) { split(substr(ts, 12, 15), h, ":"); return h[1] * 3600 + h[2] * 60 + h[3] }
+      function close_split(t) { if (split_at != "") { d = t - split_at; total += d; if (d > longest) longest = d; if (d > 0.1) long++; split_at = "" } }
+      /^---- start/ { if (last != "") close_split(last); delete st; next }
+      /VRRP transition/ {
+        t = secs($1); last = t
+        for (i = 1; i <= NF; i++) { if ($i ~ /^instance=/) x = substr($i, 10); if ($i ~ /^to=/) y = substr($i, 4) }
+        st[x] = y
+        m = (st["VI_1"] == "MASTER") + (st["VI_2"] == "MASTER")
+        if (m == 1 && split_at == "") { split_at = t; splits++ }
+        else if (m != 1) close_split(t)
+      }
+      END { close_split(last); printf "    sync group on router %s: %d splits (one member MASTER, the other not), %d longer than 100 ms, longest %.3f s, %.1f s in all\n", r, splits, long, longest, total }
+    ' "$DIR/hakeepd-$n.log"
+  done
+fi
 if [ "$FAILED" = 0 ]; then
   echo "==> chaos soak PASSED (seed $SOAK_SEED, $SOAK_SECONDS s)"
 else
@@ -494,3 +548,5 @@ else
   done
   exit 1
 fi
+exit 0
+}
