@@ -352,10 +352,29 @@ fn reload_keeps_master_and_address_while_keepalived_stays_backup() {
         "second reload not done:\n{}",
         lab.log("hakeepd.log")
     );
+    thread::sleep(Duration::from_millis(500));
+    // 3: a rename: keepalived matches instances by VRID, family and interface, so the
+    // renamed instance keeps its state.
+    std::fs::write(
+        &conf,
+        config("    nopreempt\n    notify_master /bin/true\n")
+            .replace("@a  priority 150", "@a  priority 170")
+            .replace("VI_1", "VI_RENAMED"),
+    )
+    .unwrap();
+    hup(ours);
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&lab.ns(1))["reloads"]
+            == 3)
+        .is_some(),
+        "third reload not done:\n{}",
+        lab.log("hakeepd.log")
+    );
     thread::sleep(Duration::from_secs(1));
     stop.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     let s = status(&lab.ns(1));
+    assert_eq!(s["instances"][0]["name"], "VI_RENAMED");
     assert_eq!(s["instances"][0]["state"], "MASTER");
     assert_eq!(s["instances"][0]["priority"], 170);
     assert!(samples.load(Ordering::Relaxed) > 20);

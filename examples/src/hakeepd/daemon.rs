@@ -614,16 +614,20 @@ impl Daemon {
     /// Restarts an instance with a new configuration in place, keeping its state: the
     /// old one stops without a priority-0 advert and without removing its addresses, a
     /// Master comes back as Master over them.
-    async fn replace_instance(&mut self, config: InstanceConfig, loaded: InstanceConfig) {
+    async fn replace_instance(
+        &mut self,
+        name: &str,
+        config: InstanceConfig,
+        loaded: InstanceConfig,
+    ) {
         let Some(set) = self.set.clone() else {
             return;
         };
-        let name = config.router.name.clone();
-        let Some(old) = self.instances.remove(&name) else {
+        let Some(old) = self.instances.remove(name) else {
             return;
         };
         let start = self.with_current_tracks(config);
-        if let Err(e) = set.replace(start.clone()).await {
+        if let Err(e) = set.replace(name, start.clone()).await {
             error!(instance = %name, %e, "cannot restart instance");
             return;
         }
@@ -826,11 +830,23 @@ impl Daemon {
             return Ok(());
         }
         let wanted: Vec<InstanceConfig> = self.loaded.instances.clone();
-        let names: Vec<String> = wanted.iter().map(|c| c.router.name.clone()).collect();
+        // keepalived matches instances across a reload by VRID, family, interface, VMAC
+        // and unicast source, not by name: a renamed instance keeps its state.
+        let mut matched: BTreeMap<String, String> = BTreeMap::new();
+        for config in &wanted {
+            let old = self
+                .instances
+                .iter()
+                .find(|(_, r)| same_instance(&r.loaded, config))
+                .map(|(n, _)| n.clone());
+            if let Some(old) = old {
+                matched.insert(config.router.name.clone(), old);
+            }
+        }
         let gone: Vec<String> = self
             .instances
             .keys()
-            .filter(|n| !names.contains(n))
+            .filter(|n| !matched.values().any(|m| m == *n))
             .cloned()
             .collect();
         for name in gone {
@@ -849,17 +865,20 @@ impl Daemon {
         }
         for config in wanted {
             let name = config.router.name.clone();
-            let Some(r) = self.instances.get_mut(&name) else {
+            let Some(old_name) = matched.get(&name).cloned() else {
                 info!(instance = %name, "added by reload");
                 self.add_instance(config).await;
                 continue;
             };
-            if r.loaded == config {
+            let Some(r) = self.instances.get_mut(&old_name) else {
+                continue;
+            };
+            if old_name == name && r.loaded == config {
                 continue;
             }
             let mut only_priority = r.loaded.clone();
             only_priority.router.priority = config.router.priority;
-            if only_priority == config {
+            if old_name == name && only_priority == config {
                 if let Some(set) = &self.set {
                     let _ = set.command(
                         &name,
@@ -872,8 +891,13 @@ impl Daemon {
                 r.loaded = config;
                 continue;
             }
-            info!(instance = %name, "changed by reload: restarting in its current state");
-            self.replace_instance(config.clone(), config).await;
+            if old_name != name {
+                info!(instance = %name, was = %old_name, "renamed by reload: restarting in its current state");
+            } else {
+                info!(instance = %name, "changed by reload: restarting in its current state");
+            }
+            self.replace_instance(&old_name, config.clone(), config)
+                .await;
         }
         // Notify scripts may change without the instance changing.
         for (name, r) in self.instances.iter_mut() {
@@ -924,7 +948,7 @@ impl Daemon {
                 let mut config = r.config.clone();
                 config.router.virtual_addresses.push(address);
                 let loaded = r.loaded.clone();
-                self.replace_instance(config, loaded).await;
+                self.replace_instance(&instance, config, loaded).await;
                 info!(%instance, %address, "virtual address added by the control API");
                 Ok(serde_json::json!({ "instance": instance, "added": address }))
             }
@@ -942,7 +966,7 @@ impl Daemon {
                 let mut config = r.config.clone();
                 config.router.virtual_addresses.retain(|a| a != &address);
                 let loaded = r.loaded.clone();
-                self.replace_instance(config, loaded).await;
+                self.replace_instance(&instance, config, loaded).await;
                 info!(%instance, %address, "virtual address removed by the control API");
                 Ok(serde_json::json!({ "instance": instance, "removed": address }))
             }
@@ -1319,6 +1343,19 @@ async fn remove_addresses(config: &InstanceConfig, addresses: &[IpAddr]) {
             warn!(address = %a, %e, "cannot remove a dropped virtual address");
         }
     }
+}
+
+/// Whether two configurations are the same instance across a reload, as keepalived
+/// decides it: same VRID, address family, interface, VMAC use, and unicast or not (with
+/// the same source when unicast).
+fn same_instance(a: &InstanceConfig, b: &InstanceConfig) -> bool {
+    let unicast = |c: &InstanceConfig| !c.router.unicast_peers.is_empty();
+    a.router.vrid == b.router.vrid
+        && a.router.primary_address.is_ipv4() == b.router.primary_address.is_ipv4()
+        && a.interface == b.interface
+        && a.vmac.is_some() == b.vmac.is_some()
+        && unicast(a) == unicast(b)
+        && (!unicast(a) || a.router.primary_address == b.router.primary_address)
 }
 
 /// Applies keepalived's `static_ipaddress`, `static_routes` and `static_rules`.

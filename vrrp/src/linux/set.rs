@@ -342,22 +342,26 @@ impl InstanceSetHandle {
         wait.await.map_err(|_| InstanceSetError::Stopped)
     }
 
-    /// Replaces a running instance by `config` (same name) in place, keeping what it
-    /// holds: the old instance stops silently (no priority 0, its addresses stay), and
-    /// the new one starts in the old one's state — a Master as Master over the
-    /// addresses in place ([`InstanceConfig::keep_addresses`]) — so peers and clients
-    /// see no change beyond the new configuration. For reloads and live changes. The
-    /// instance keeps its sync-group membership.
-    pub async fn replace(&self, mut config: InstanceConfig) -> Result<(), InstanceSetError> {
-        let name = config.router.name.clone();
-        let state = lock(&self.shared).states.get(&name).copied();
-        if !lock(&self.shared).handles.contains_key(&name) {
-            return Err(InstanceSetError::NoSuchInstance(name));
+    /// Replaces running instance `instance` by `config` in place, keeping what it holds:
+    /// the old instance stops silently (no priority 0, its addresses stay), and the new
+    /// one starts in the old one's state — a Master as Master over the addresses in
+    /// place ([`InstanceConfig::keep_addresses`]) — so peers and clients see no change
+    /// beyond the new configuration. For reloads (keepalived matches instances across a
+    /// reload by VRID, family and interface, so `config` may carry a new name) and for
+    /// live changes. The new instance joins the sync group its name belongs to.
+    pub async fn replace(
+        &self,
+        instance: &str,
+        mut config: InstanceConfig,
+    ) -> Result<(), InstanceSetError> {
+        let state = lock(&self.shared).states.get(instance).copied();
+        if !lock(&self.shared).handles.contains_key(instance) {
+            return Err(InstanceSetError::NoSuchInstance(instance.to_string()));
         }
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Item::Remove {
-                instance: name.clone(),
+                instance: instance.to_string(),
                 graceful: false,
                 done,
             })
