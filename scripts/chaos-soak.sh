@@ -39,7 +39,7 @@
 #                   every daemon gone within 5 s, no VIP on any interface, no process
 #                   left in any of the namespaces, no socket left in them, no pid file
 #
-# Needs root, nft, curl, jq and iproute2 (scripts/install-test-deps.sh). Touches nothing
+# Needs root, nftables and iproute2 (scripts/install-test-deps.sh); nothing else. Touches nothing
 # outside the namespaces it creates; removes them and its processes on any exit. The
 # run directory (logs, samples, schedule) is kept on failure or with SOAK_KEEP=1.
 set -euo pipefail
@@ -49,7 +49,7 @@ set -euo pipefail
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "chaos-soak: needs root (network namespaces)" >&2; exit 1; }
-for tool in nft curl jq ip; do
+for tool in nft ip ss timeout awk; do
   command -v "$tool" >/dev/null || { echo "chaos-soak: needs $tool" >&2; exit 1; }
 done
 
@@ -221,9 +221,28 @@ stop() {
     [ ! -e "$DIR/$n.pid" ] || violation "router $n: pid file left after SIGTERM"
   fi
 }
-status_of() { # router -> "51=MASTER 52=BACKUP" (empty if /status does not answer)
-  ip netns exec "$P$1" curl -s --max-time 1 "http://127.0.0.1:$PORT/status" 2>/dev/null |
-    jq -r '[.instances[] | "\(.vrid)=\(.state)"] | join(" ")' 2>/dev/null || true
+# status_of ROUTER: "51=MASTER 52=BACKUP" from its GET /status (empty if it does not
+# answer within 1 s). Plain bash and awk, so that a bare machine needs no HTTP client or
+# JSON tool: the VRIDs and states of the objects in the "instances" array, in order.
+status_of() {
+  ip netns exec "$P$1" timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT &&
+    printf 'GET /status HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 &&
+    cat <&3" 2>/dev/null | tr -d ' \t\r\n' | awk '{
+      s = $0; i = index(s, "\"instances\":["); if (!i) exit
+      s = substr(s, i + 13); depth = 1
+      for (k = 1; k <= length(s) && depth > 0; k++) {
+        c = substr(s, k, 1)
+        if (c == "[" || c == "{") depth++; else if (c == "]" || c == "}") depth--
+      }
+      seg = substr(s, 1, k - 1); n = 0; out = ""
+      while (match(seg, /"(state|vrid)":("[A-Z]+"|[0-9]+)/)) {
+        tok = substr(seg, RSTART, RLENGTH); seg = substr(seg, RSTART + RLENGTH)
+        split(tok, kv, ":"); gsub(/"/, "", kv[1]); gsub(/"/, "", kv[2])
+        if (kv[1] == "vrid") v = kv[2]; else st = kv[2]
+        if (++n % 2 == 0) out = out (out == "" ? "" : " ") v "=" st
+      }
+      print out
+    }' || true
 }
 
 # ---------------------------------------------------------------- sampler
@@ -467,7 +486,12 @@ for n in "${NODES[@]}"; do
   socks=$(ip netns exec "$P$n" ss -H -a -n -w -u -t exclude time-wait 2>/dev/null | wc -l)
   [ "$socks" = 0 ] || violation "after the final stop: $socks socket(s) left in namespace of $n"
 done
-stray=$(pgrep -f -- "$DIR/keepalived.conf" | tr '\n' ' ' || true)
+stray=
+for f in /proc/[0-9]*/cmdline; do
+  p=${f#/proc/}; p=${p%/cmdline}
+  [ "$p" = $$ ] && continue
+  case $( { tr '\0' ' ' <"$f"; } 2>/dev/null) in *"$DIR/keepalived.conf"*) stray+="$p " ;; esac
+done
 [ -z "$stray" ] || violation "hakeepd processes of this run still exist: $stray"
 
 echo "==> faults: ${COUNT[loss]} loss bursts, ${COUNT[partition]} partitions," \
