@@ -68,9 +68,20 @@ async fn checks_drive_the_table_through_pools_and_the_reconciler() {
         AccountDb::from_text("", ""),
     );
     let mut warnings = Vec::new();
-    let mut lvs = Lvs::start(&conf, &mapped, fake.clone(), &handle, &mut warnings)
-        .await
-        .unwrap();
+    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
+        account: Account::ROOT,
+        security: false,
+    };
+    let mut lvs = Lvs::start(
+        &conf,
+        &mapped,
+        fake.clone(),
+        &handle,
+        scripts,
+        &mut warnings,
+    )
+    .await
+    .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     // Drive until the table holds both servers.
     let mut pump =

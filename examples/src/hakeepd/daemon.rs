@@ -293,8 +293,14 @@ impl Daemon {
         let account = accounts
             .default_account(loaded.settings.script_user.as_ref())
             .map_err(|e| format!("script_user: {e}"))?;
-        if account.uid == 0 && loaded.settings.script_user.is_none() {
-            warn!("no script_user and no keepalived_script user: scripts run as root");
+        if loaded.settings.script_user.is_none()
+            && accounts.resolve("keepalived_script", None).is_err()
+        {
+            warn!(
+                %account,
+                "no script_user and no keepalived_script user: scripts run as nobody \
+                 (keepalived would run them as root; say `script_user root` for that)"
+            );
         }
         let s = &loaded.settings;
         let notifier = Notifier::new(
@@ -1059,11 +1065,16 @@ impl Daemon {
         };
         // Mapping warnings were reported at load time.
         let mut ignored = Vec::new();
+        let scripts = super::lvs::ScriptPolicy {
+            account: self.notifier.account(),
+            security: self.loaded.settings.enable_script_security,
+        };
         match Lvs::start(
             &self.loaded.config,
             &self.loaded.ipvs,
             backend,
             &self.runner,
+            scripts,
             &mut ignored,
         )
         .await

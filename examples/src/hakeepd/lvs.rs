@@ -39,6 +39,39 @@ use tracing::{error, info, warn};
 use super::notify::Notifier;
 use super::settings::ConfWarning;
 
+/// Who `MISC_CHECK` scripts run as.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptPolicy {
+    /// The default account (see [`super::script`]).
+    pub account: super::script::Account,
+    /// `enable_script_security`.
+    pub security: bool,
+}
+
+impl ScriptPolicy {
+    /// Gives a `MISC_CHECK` without its own `user` the default account, and refuses an
+    /// unsafe script that would run as root under script security.
+    fn apply(&self, checker: &mut ha_healthcheck::config::CheckerConfig) -> Result<(), String> {
+        let ha_healthcheck::config::CheckerConfig::Misc { path, uid, gid, .. } = checker else {
+            return Ok(());
+        };
+        let root = rustix::process::geteuid().is_root();
+        if uid.is_none() && root && self.account.uid != 0 {
+            *uid = Some(self.account.uid);
+            *gid = Some(self.account.gid);
+        }
+        let runs_as = super::script::Account {
+            uid: uid.unwrap_or(if root { 0 } else { self.account.uid }),
+            gid: gid.unwrap_or(0),
+        };
+        if self.security {
+            let cmd = super::script::command_line(path).map_err(|e| e.to_string())?;
+            super::script::check_secure(&cmd.program, runs_as).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
 /// One real server of one virtual server.
 struct Server {
     /// Index into the virtual server's `real_servers`.
@@ -131,11 +164,14 @@ fn server_name(key: &DestinationKey) -> String {
 impl Lvs {
     /// Builds the pools and subscribes every check. Mapping problems come back as
     /// warnings (a real server whose check cannot run keeps its other checks).
+    /// `MISC_CHECK` scripts without their own `user` run as `scripts.account`, and with
+    /// `scripts.security` a script that would run as root from an unsafe path is refused.
     pub async fn start(
         conf: &Config,
         mapped: &KeepalivedIpvs,
         backend: Arc<dyn IpvsBackend>,
         runner: &RunnerHandle,
+        scripts: ScriptPolicy,
         warnings: &mut Vec<ConfWarning>,
     ) -> Result<Lvs, String> {
         let ctx = MapContext::from_config(conf).map_err(|e| e.to_string())?;
@@ -163,7 +199,7 @@ impl Lvs {
         }
         for vs in &mapped.virtual_servers {
             let v = lvs
-                .add_virtual_server(vs, &ctx.value, runner, warnings)
+                .add_virtual_server(vs, &ctx.value, runner, scripts, warnings)
                 .await?;
             lvs.servers.push(v);
         }
@@ -184,6 +220,7 @@ impl Lvs {
         vs: &VirtualServerConf,
         ctx: &MapContext,
         runner: &RunnerHandle,
+        scripts: ScriptPolicy,
         warnings: &mut Vec<ConfWarning>,
     ) -> Result<VirtualServer, String> {
         let mut vs_ctx = ctx.clone();
@@ -213,8 +250,15 @@ impl Lvs {
             };
             for check in mapped.value {
                 match check {
-                    MappedCheck::Probe(p) => {
+                    MappedCheck::Probe(mut p) => {
                         server.alpha |= p.config.alpha;
+                        if let Err(why) = scripts.apply(&mut p.config.checker) {
+                            warnings.push(ConfWarning {
+                                span: p.span.clone(),
+                                message: format!("{}: not run: {why}", p.keyword),
+                            });
+                            continue;
+                        }
                         let checker = match p.config.build() {
                             Ok(c) => c,
                             Err(e) => {

@@ -5,7 +5,9 @@
 //!   separates, single and double quotes group, a backslash escapes the next character.
 //!   No expansion happens and no shell is started.
 //! - The user: a script's own `user` if it has one, else `global_defs { script_user }`,
-//!   else the user `keepalived_script` if it exists, else root (as keepalived).
+//!   else the user `keepalived_script` if it exists, as in keepalived. Where keepalived
+//!   would then fall back to root, scripts run as `nobody` here: a script runs as root
+//!   only when the configuration says so (`script_user root`, or `user root`).
 //! - `enable_script_security`: a script that would run as root is refused when the file
 //!   or a directory above it can be changed by someone other than root (owned by another
 //!   user, or writable by group or others without the sticky bit on a directory).
@@ -129,6 +131,11 @@ pub struct Account {
 impl Account {
     /// root.
     pub const ROOT: Account = Account { uid: 0, gid: 0 };
+    /// `nobody` / `nogroup` by their usual ids, when the account files lack them.
+    pub const NOBODY: Account = Account {
+        uid: 65534,
+        gid: 65534,
+    };
 }
 
 impl fmt::Display for Account {
@@ -209,8 +216,9 @@ impl AccountDb {
         Ok(Account { uid, gid })
     }
 
-    /// keepalived's default script account: `script_user` if configured, else
-    /// `keepalived_script` if that user exists, else root.
+    /// The default script account: `script_user` if configured, else
+    /// `keepalived_script` if that user exists, else `nobody` (keepalived would use
+    /// root; here root must be asked for).
     pub fn default_account(
         &self,
         script_user: Option<&(String, Option<String>)>,
@@ -219,7 +227,8 @@ impl AccountDb {
             Some((user, group)) => self.resolve(user, group.as_deref()),
             None => Ok(self
                 .resolve("keepalived_script", None)
-                .unwrap_or(Account::ROOT)),
+                .or_else(|_| self.resolve("nobody", None))
+                .unwrap_or(Account::NOBODY)),
         }
     }
 }
@@ -324,8 +333,18 @@ mod tests {
             Err(ScriptError::UnknownAccount { kind: "user", .. })
         ));
         assert!(db.resolve("root", Some("nogroup-here")).is_err());
-        let without = AccountDb::from_text("root:x:0:0::/root:/bin/sh\n", "");
-        assert_eq!(without.default_account(None).unwrap(), Account::ROOT);
+        // Without keepalived_script: nobody, never root by default.
+        let without = AccountDb::from_text(
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/usr/sbin/nologin\n",
+            "",
+        );
+        assert_eq!(without.default_account(None).unwrap(), Account::NOBODY);
+        let bare = AccountDb::from_text("root:x:0:0::/root:/bin/sh\n", "");
+        assert_eq!(bare.default_account(None).unwrap(), Account::NOBODY);
+        assert_eq!(
+            bare.default_account(Some(&("root".into(), None))).unwrap(),
+            Account::ROOT
+        );
     }
 
     #[test]
