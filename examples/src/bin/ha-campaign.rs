@@ -5,12 +5,14 @@
 //! cargo run --release -p ha-examples --bin ha-campaign -- --first 0 --count 100000
 //! cargo run --release -p ha-examples --bin ha-campaign -- --seed 1234 --trace seed-1234.jsonl
 //! ```
+//!
+//! `--no-bfd` runs VRRP alone; `--no-hint` keeps BFD and its tracking without the hint.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use ha_examples::campaign::{CampaignConfig, run_seed};
+use ha_examples::campaign::{BfdConfig, CampaignConfig, run_seed};
 
 /// Random faults against simulated VRRP clusters, then invariants.
 #[derive(Parser, Debug)]
@@ -31,13 +33,29 @@ struct Args {
     /// Write the replayed seed's trace (JSON Lines) here.
     #[arg(long)]
     trace: Option<std::path::PathBuf>,
+    /// Run VRRP alone, without the BFD sessions, tracking and hint.
+    #[arg(long)]
+    no_bfd: bool,
+    /// Keep the BFD sessions and tracking but not the fast failover hint.
+    #[arg(long)]
+    no_hint: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let defaults = CampaignConfig::default();
+    let bfd = if args.no_bfd {
+        None
+    } else {
+        defaults.bfd.map(|b| BfdConfig {
+            hint: !args.no_hint,
+            ..b
+        })
+    };
     let config = CampaignConfig {
         faults: args.faults,
-        ..CampaignConfig::default()
+        bfd,
+        ..defaults
     };
     if let Some(seed) = args.seed {
         let (report, violations) = run_seed(seed, &config, args.trace.is_some());
@@ -53,8 +71,12 @@ fn main() -> ExitCode {
         }
         if violations.is_empty() {
             println!(
-                "seed {seed}: ok ({} transitions, {} failovers checked)",
-                report.transitions, report.failovers_checked
+                "seed {seed}: ok ({} transitions, {} failovers checked, {} by the BFD hint, \
+                 {} BFD detection Downs checked)",
+                report.transitions,
+                report.failovers_checked,
+                report.hint_failovers,
+                report.bfd_downs_checked
             );
             return ExitCode::SUCCESS;
         }
@@ -67,10 +89,14 @@ fn main() -> ExitCode {
     let mut failed = 0u64;
     let mut transitions = 0usize;
     let mut failovers = 0usize;
+    let mut hint_failovers = 0usize;
+    let mut bfd_downs = 0usize;
     for seed in args.first..args.first.saturating_add(args.count) {
         let (r, violations) = run_seed(seed, &config, false);
         transitions += r.transitions;
         failovers += r.failovers_checked;
+        hint_failovers += r.hint_failovers;
+        bfd_downs += r.bfd_downs_checked;
         if !violations.is_empty() {
             failed += 1;
             for v in violations {
@@ -86,7 +112,9 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "campaign: seeds {}..{}: {} passed, {failed} failed; {transitions} transitions, {failovers} failovers checked against the formula; {:.1?}",
+        "campaign: seeds {}..{}: {} passed, {failed} failed; {transitions} transitions, \
+         {failovers} failovers checked against their bound ({hint_failovers} by the BFD hint), \
+         {bfd_downs} BFD detection Downs checked; {:.1?}",
         args.first,
         args.first + args.count,
         args.count - failed,
