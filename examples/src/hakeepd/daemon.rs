@@ -256,8 +256,11 @@ pub struct Daemon {
     lvs_state: String,
     /// The dry-run table, when IPVS is simulated.
     fake: Option<Arc<ha_ipvs::FakeIpvs>>,
-    /// No table changes before this: the checks' first verdicts are still arriving.
+    /// Until the first table update: wait for every check's first verdict, but not
+    /// past this.
     lvs_settle_until: tokio::time::Instant,
+    /// The table has been programmed since the load balancer (re)started.
+    lvs_programmed: bool,
     bfd: Option<Bfd>,
     bfd_states: BTreeMap<String, bool>,
 }
@@ -360,6 +363,7 @@ impl Daemon {
             lvs_state: "off".into(),
             fake: None,
             lvs_settle_until: tokio::time::Instant::now(),
+            lvs_programmed: false,
             bfd: None,
             bfd_states: BTreeMap::new(),
         };
@@ -1082,9 +1086,12 @@ impl Daemon {
             Ok(lvs) => {
                 self.lvs = Some(lvs);
                 self.lvs_state = "running".into();
-                // The first verdicts of shared checks arrive at once; fresh checks get
-                // one probe round before the table is programmed without them.
+                // The table is first programmed once every check has given its first
+                // verdict (shared checks do at once, fresh ones after their first
+                // probe), so a server that is down is never added; a check that gives
+                // none holds the table back for LVS_SETTLE at most.
                 self.lvs_settle_until = tokio::time::Instant::now() + LVS_SETTLE;
+                self.lvs_programmed = false;
             }
             Err(e) => {
                 error!(%e, "virtual servers not started");
@@ -1098,20 +1105,29 @@ impl Daemon {
         let now = tokio::time::Instant::now();
         match &self.lvs {
             None => now + Duration::from_secs(3600),
-            Some(lvs) => {
-                let due = lvs.poll_timeout().unwrap_or(Lvs::TICK).min(Lvs::TICK);
-                (now + due).max(self.lvs_settle_until)
+            Some(lvs) if !self.lvs_programmed => {
+                if lvs.awaiting_first_verdicts() {
+                    self.lvs_settle_until
+                } else {
+                    now
+                }
             }
+            Some(lvs) => now + lvs.poll_timeout().unwrap_or(Lvs::TICK).min(Lvs::TICK),
         }
     }
 
     async fn lvs_sync(&mut self) {
-        if tokio::time::Instant::now() < self.lvs_settle_until {
+        let Some(lvs) = self.lvs.as_mut() else {
+            return;
+        };
+        if !self.lvs_programmed
+            && lvs.awaiting_first_verdicts()
+            && tokio::time::Instant::now() < self.lvs_settle_until
+        {
             return;
         }
-        if let Some(lvs) = self.lvs.as_mut() {
-            lvs.sync().await;
-        }
+        lvs.sync().await;
+        self.lvs_programmed = true;
     }
 
     async fn stop_lvs(&mut self) {
@@ -1320,8 +1336,8 @@ fn mail_policy(s: &super::settings::DaemonSettings) -> Option<super::notify::Mai
     })
 }
 
-/// How long a new set of checks gets before the table is programmed.
-const LVS_SETTLE: Duration = Duration::from_secs(2);
+/// The longest a new set of checks holds back the first table update.
+const LVS_SETTLE: Duration = Duration::from_secs(10);
 
 /// keepalived's JSON dump signal (`keepalived --signum=JSON`): SIGRTMIN + 2.
 pub fn json_signal() -> i32 {

@@ -695,6 +695,16 @@ impl Lvs {
         self.stop_sync(SyncState::Backup).await;
     }
 
+    /// Some real server's probes have given no verdict yet (BFD sessions are not
+    /// waited for: a peer may never answer).
+    pub fn awaiting_first_verdicts(&self) -> bool {
+        self.servers.iter().any(|v| {
+            v.servers
+                .iter()
+                .any(|s| s.alive.is_none() && !s.checks.is_empty())
+        })
+    }
+
     /// The services this load balancer configures.
     pub fn service_keys(&self) -> Vec<ServiceKey> {
         self.servers
