@@ -199,6 +199,23 @@ fn cpu_of(stat_path: &str) -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
+/// The network namespace's count of UDP datagrams the kernel dropped because a socket's
+/// receive buffer was full (`RcvbufErrors` in `snmp`, e.g. `/proc/thread-self/net/snmp`
+/// for the calling thread's namespace or `/proc/PID/net/snmp` for a process's).
+fn udp_rcvbuf_errors(snmp_path: &str) -> u64 {
+    let snmp = std::fs::read_to_string(snmp_path).unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "RcvbufErrors")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
 /// What one engine thread measured.
 struct Report {
     up_after: Option<Duration>,
@@ -208,6 +225,9 @@ struct Report {
     /// The latest the driver noticed a timer fire, and how often it was 5 ms or more late.
     late_max: Duration,
     late_5ms: u64,
+    /// Datagrams dropped by the kernel in this engine's namespace for a full receive
+    /// buffer during the measurement.
+    rcvbuf_drops: u64,
 }
 
 /// Runs an engine with `sessions` in namespace `ns`: waits until all are Up (at most
@@ -290,6 +310,7 @@ fn spawn_engine(
             }
             recording.store(true, Ordering::Relaxed);
             let cpu0 = cpu_of("/proc/thread-self/stat");
+            let drops0 = udp_rcvbuf_errors("/proc/thread-self/net/snmp");
             let until = tokio::time::Instant::now() + secs;
             let mut false_downs = settle_downs;
             let mut late_max = Duration::ZERO;
@@ -322,6 +343,8 @@ fn spawn_engine(
                 }
             }
             let cpu = cpu_of("/proc/thread-self/stat") - cpu0;
+            let rcvbuf_drops =
+                udp_rcvbuf_errors("/proc/thread-self/net/snmp").saturating_sub(drops0);
             recording.store(false, Ordering::Relaxed);
             handle.stop().await;
             let _ = task.await;
@@ -333,6 +356,7 @@ fn spawn_engine(
                 gaps,
                 late_max,
                 late_5ms,
+                rcvbuf_drops,
             }
         })
     })
@@ -344,7 +368,7 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         "{label}: {n} sessions at 10 ms x 3 for {secs:?}: all Up after {:?}; false Downs {}; \
          CPU {:.1} % of one core ({:.0} sessions per core at this rate); tx gaps: p50 {:?} \
          p99 {:?} p99.99 {:?} max {:?} over {} gaps; timers late by 5 ms or more {} times, \
-         at most {:?}",
+         at most {:?}; {} datagrams dropped for a full receive buffer",
         r.up_after,
         r.false_downs,
         share * 100.0,
@@ -360,6 +384,7 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         r.gaps.count,
         r.late_5ms,
         r.late_max,
+        r.rcvbuf_drops,
     );
 }
 
@@ -461,9 +486,12 @@ fn ours_vs_frr(n: usize, secs: Duration) {
         println!("FRR counters before: {}", &before[..before.len().min(400)]);
     }
     let cpu0 = cpu_of(&format!("/proc/{frr_pid}/stat"));
+    let frr_snmp = format!("/proc/{frr_pid}/net/snmp");
+    let frr_drops0 = udp_rcvbuf_errors(&frr_snmp);
     let _ = go.send(());
     let r = t.join().expect("engine");
     let frr_cpu = cpu_of(&format!("/proc/{frr_pid}/stat")) - cpu0;
+    let frr_drops = udp_rcvbuf_errors(&frr_snmp).saturating_sub(frr_drops0);
     if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
         let peers = vtysh(&lab, "show bfd peers");
         println!(
@@ -479,7 +507,7 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     print("ours vs FRR (our side)", n, secs, &r);
     println!(
         "ours vs FRR (FRR side): {n} sessions: FRR CPU {:.1} % of one core; FRR Down events \
-         during the run {}",
+         during the run {}; {frr_drops} datagrams dropped for a full receive buffer",
         frr_cpu.as_secs_f64() / secs.as_secs_f64() * 100.0,
         downs_after.saturating_sub(downs_before)
     );
