@@ -113,6 +113,8 @@ pub struct SeedReport {
     pub transitions: usize,
     /// Failovers measured against the formula.
     pub failovers_checked: usize,
+    /// The takeover time after the final Master crash, when one was measured.
+    pub failover_time: Option<Duration>,
     /// How long after the faults stopped every BFD session was Up again.
     pub bfd_settle: Duration,
     /// Of those, how many the BFD hint triggered.
@@ -963,6 +965,7 @@ pub fn run_seed(
                     )));
                 }
                 report.failovers_checked += 1;
+                report.failover_time = Some(t - crash_at);
                 if matches!(&reason, Reason::SyncGroup { cause } if cause == HINT_CAUSE) {
                     report.hint_failovers += 1;
                 }

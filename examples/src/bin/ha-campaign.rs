@@ -72,11 +72,14 @@ fn main() -> ExitCode {
         if violations.is_empty() {
             println!(
                 "seed {seed}: ok ({} transitions, {} failovers checked, {} by the BFD hint, \
-                 {} BFD detection Downs checked)",
+                 {} BFD detection Downs checked; failover {:?}, BFD all Up {:?} after the \
+                 faults stopped)",
                 report.transitions,
                 report.failovers_checked,
                 report.hint_failovers,
-                report.bfd_downs_checked
+                report.bfd_downs_checked,
+                report.failover_time,
+                report.bfd_settle
             );
             return ExitCode::SUCCESS;
         }
@@ -91,12 +94,18 @@ fn main() -> ExitCode {
     let mut failovers = 0usize;
     let mut hint_failovers = 0usize;
     let mut bfd_downs = 0usize;
+    let mut failover_total = std::time::Duration::ZERO;
+    let mut settle_total = std::time::Duration::ZERO;
+    let mut settle_max = std::time::Duration::ZERO;
     for seed in args.first..args.first.saturating_add(args.count) {
         let (r, violations) = run_seed(seed, &config, false);
         transitions += r.transitions;
         failovers += r.failovers_checked;
         hint_failovers += r.hint_failovers;
         bfd_downs += r.bfd_downs_checked;
+        failover_total += r.failover_time.unwrap_or_default();
+        settle_total += r.bfd_settle;
+        settle_max = settle_max.max(r.bfd_settle);
         if !violations.is_empty() {
             failed += 1;
             for v in violations {
@@ -119,6 +128,16 @@ fn main() -> ExitCode {
         args.first + args.count,
         args.count - failed,
         started.elapsed()
+    );
+    let per =
+        |total: std::time::Duration, n: usize| total / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    println!(
+        "mean failover after the final crash {:.1?}; BFD all Up after the faults stopped: mean {:.1?}, max {settle_max:.1?}",
+        per(failover_total, failovers),
+        per(
+            settle_total,
+            usize::try_from(args.count).unwrap_or(usize::MAX)
+        ),
     );
     if failed == 0 {
         ExitCode::SUCCESS
