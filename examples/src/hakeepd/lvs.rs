@@ -97,7 +97,7 @@ struct VirtualServer {
 /// A real server in the status document.
 #[derive(Clone, Debug, Serialize)]
 pub struct RealServerStatus {
-    /// `ip:port`.
+    /// `ip:port` (`[ip]:port` for IPv6), as the control API's `rs=` takes it.
     pub address: String,
     /// Passing its checks.
     pub alive: bool,
@@ -656,7 +656,9 @@ impl Lvs {
                         }
                         seen.push(r.dest.key);
                         real_servers.push(RealServerStatus {
-                            address: server_name(&r.dest.key),
+                            // The control API's `rs=` form.
+                            address: std::net::SocketAddr::new(r.dest.key.addr, r.dest.key.port)
+                                .to_string(),
                             alive: pool.is_alive(&r.dest.key).unwrap_or(false),
                             drained: v.drained.contains(&r.dest.key),
                         });
