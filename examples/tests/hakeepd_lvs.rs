@@ -157,3 +157,56 @@ async fn checks_drive_the_table_through_pools_and_the_reconciler() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_sync_daemon_follows_its_vrrp_instance() {
+    let text = "global_defs {\n  lvs_sync_daemon eth1 VI_1 id 7\n}\n\
+        virtual_server 192.0.2.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n  }\n}\n";
+    let conf = parse_str(text, &Options::default()).unwrap();
+    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
+    let fake = Arc::new(FakeIpvs::new());
+    let (runner, handle, _verdicts) =
+        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
+    tokio::spawn(runner.run());
+    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
+        account: Account::ROOT,
+        security: false,
+    };
+    let mut lvs = Lvs::start(
+        &conf,
+        &mapped,
+        fake.clone(),
+        &handle,
+        scripts,
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap();
+    use ha_ipvs::IpvsBackend;
+    use ha_ipvs::model::SyncState;
+    let roles = async || {
+        let mut r: Vec<(SyncState, u8, String)> = fake
+            .daemons()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.state, d.sync_id, d.mcast_ifn.clone()))
+            .collect();
+        r.sort_by_key(|x| format!("{:?}", x.0));
+        r
+    };
+    // Nothing runs until the instance reports a state.
+    assert!(roles().await.is_empty());
+    // Another instance does not move it.
+    lvs.on_vrrp_state("VI_2", true, 52).await;
+    assert!(roles().await.is_empty());
+    lvs.on_vrrp_state("VI_1", false, 51).await;
+    assert_eq!(roles().await, vec![(SyncState::Backup, 7, "eth1".into())]);
+    lvs.on_vrrp_state("VI_1", true, 51).await;
+    assert_eq!(roles().await, vec![(SyncState::Master, 7, "eth1".into())]);
+    lvs.on_vrrp_state("VI_1", false, 51).await;
+    assert_eq!(roles().await, vec![(SyncState::Backup, 7, "eth1".into())]);
+    // At shutdown both roles stop.
+    lvs.shutdown().await;
+    assert!(roles().await.is_empty());
+}
