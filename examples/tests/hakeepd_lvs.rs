@@ -210,3 +210,55 @@ async fn the_sync_daemon_follows_its_vrrp_instance() {
     lvs.shutdown().await;
     assert!(roles().await.is_empty());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn bfd_check_follows_the_bfd_session() {
+    let text = "virtual_server 192.0.2.1 80 {\n  protocol TCP\n\
+        real_server 10.0.0.2 80 {\n    BFD_CHECK {\n      name peer\n    }\n  }\n\
+        real_server 10.0.0.3 80 {\n  }\n}\n";
+    let conf = parse_str(text, &Options::default()).unwrap();
+    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
+    let fake = Arc::new(FakeIpvs::new());
+    let (runner, handle, _verdicts) =
+        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
+    tokio::spawn(runner.run());
+    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
+        account: Account::ROOT,
+        security: false,
+    };
+    let mut warnings = Vec::new();
+    let mut lvs = Lvs::start(
+        &conf,
+        &mapped,
+        fake.clone(),
+        &handle,
+        scripts,
+        &mut warnings,
+    )
+    .await
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let mut notifier = Notifier::new(
+        [None, None, None],
+        Account::ROOT,
+        false,
+        AccountDb::from_text("", ""),
+    );
+    lvs.sync().await;
+    assert_eq!(dests(&fake.snapshot()), vec![(80, 1), (80, 1)]);
+    // The session goes down: the server it guards leaves the table; another session's
+    // change does nothing.
+    assert!(!lvs.on_bfd("other", false, &mut notifier));
+    assert!(lvs.on_bfd("peer", false, &mut notifier));
+    lvs.sync().await;
+    let addrs: Vec<String> = fake
+        .snapshot()
+        .services
+        .iter()
+        .flat_map(|s| s.dests.iter().map(|d| d.dest.key.addr.to_string()))
+        .collect();
+    assert_eq!(addrs, vec!["10.0.0.3"]);
+    assert!(lvs.on_bfd("peer", true, &mut notifier));
+    lvs.sync().await;
+    assert_eq!(dests(&fake.snapshot()).len(), 2);
+}
