@@ -230,6 +230,16 @@ struct Report {
     rcvbuf_drops: u64,
 }
 
+/// When an engine thread's measurement starts and ends, for the peer's figures to cover
+/// the same window.
+struct Window {
+    /// Signalled when the measurement starts and when it ends.
+    marks: std::sync::mpsc::Sender<()>,
+    /// The engine keeps its sessions running after the measurement until this is
+    /// signalled (or dropped), so the peer's counters are read before our sessions stop.
+    release: std::sync::mpsc::Receiver<()>,
+}
+
 /// Runs an engine with `sessions` in namespace `ns`: waits until all are Up (at most
 /// 60 s), signals `ready`, waits for `go`, then measures for `secs`.
 fn spawn_engine(
@@ -239,6 +249,7 @@ fn spawn_engine(
     seed: u64,
     ready: std::sync::mpsc::Sender<bool>,
     go: std::sync::mpsc::Receiver<()>,
+    window: Option<Window>,
 ) -> thread::JoinHandle<Report> {
     thread::spawn(move || {
         let file = File::open(format!("/run/netns/{ns}")).expect("netns");
@@ -309,6 +320,9 @@ fn spawn_engine(
                 }
             }
             recording.store(true, Ordering::Relaxed);
+            if let Some(w) = &window {
+                let _ = w.marks.send(());
+            }
             let cpu0 = cpu_of("/proc/thread-self/stat");
             let drops0 = udp_rcvbuf_errors("/proc/thread-self/net/snmp");
             let until = tokio::time::Instant::now() + secs;
@@ -346,6 +360,13 @@ fn spawn_engine(
             let rcvbuf_drops =
                 udp_rcvbuf_errors("/proc/thread-self/net/snmp").saturating_sub(drops0);
             recording.store(false, Ordering::Relaxed);
+            if let Some(w) = &window {
+                let _ = w.marks.send(());
+                while let Err(std::sync::mpsc::TryRecvError::Empty) = w.release.try_recv() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    while events.try_recv().is_ok() {}
+                }
+            }
             handle.stop().await;
             let _ = task.await;
             let gaps = std::mem::take(&mut *gaps.lock().unwrap());
@@ -395,8 +416,8 @@ fn ours_vs_ours(n: usize, secs: Duration) {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (go_a, go_a_rx) = std::sync::mpsc::channel();
     let (go_b, go_b_rx) = std::sync::mpsc::channel();
-    let ta = spawn_engine(lab.a.clone(), a, secs, 11, ready_tx.clone(), go_a_rx);
-    let tb = spawn_engine(lab.b.clone(), b, secs, 22, ready_tx, go_b_rx);
+    let ta = spawn_engine(lab.a.clone(), a, secs, 11, ready_tx.clone(), go_a_rx, None);
+    let tb = spawn_engine(lab.b.clone(), b, secs, 22, ready_tx, go_b_rx, None);
     let ok = ready_rx.recv().unwrap_or(false) & ready_rx.recv().unwrap_or(false);
     if !ok {
         println!("ours vs ours, {n} sessions: not all sessions came Up within 60 s");
@@ -459,7 +480,13 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     let a: Vec<_> = (0..n).map(|i| session(i, peer(i), hub())).collect();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (go, go_rx) = std::sync::mpsc::channel();
-    let t = spawn_engine(lab.a.clone(), a, secs, 33, ready_tx, go_rx);
+    let (marks, marks_rx) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let window = Window {
+        marks,
+        release: release_rx,
+    };
+    let t = spawn_engine(lab.a.clone(), a, secs, 33, ready_tx, go_rx, Some(window));
     if !ready_rx.recv().unwrap_or(false) {
         println!("ours vs FRR, {n} sessions: not all sessions came Up within 60 s");
     }
@@ -480,6 +507,11 @@ fn ours_vs_frr(n: usize, secs: Duration) {
         }
         thread::sleep(Duration::from_millis(50));
     }
+    let _ = go.send(());
+    // FRR's figures cover our measurement window (after the settling second), and are
+    // read while our sessions still run: once they stop, FRR rightly counts every
+    // session Down.
+    let _ = marks_rx.recv();
     let before = frr_peers(&lab);
     let downs_before = count_downs(&before);
     if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
@@ -488,10 +520,11 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     let cpu0 = cpu_of(&format!("/proc/{frr_pid}/stat"));
     let frr_snmp = format!("/proc/{frr_pid}/net/snmp");
     let frr_drops0 = udp_rcvbuf_errors(&frr_snmp);
-    let _ = go.send(());
-    let r = t.join().expect("engine");
+    let _ = marks_rx.recv();
     let frr_cpu = cpu_of(&format!("/proc/{frr_pid}/stat")) - cpu0;
     let frr_drops = udp_rcvbuf_errors(&frr_snmp).saturating_sub(frr_drops0);
+    let after = frr_peers(&lab);
+    let downs_after = count_downs(&after);
     if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
         let peers = vtysh(&lab, "show bfd peers");
         println!(
@@ -499,8 +532,8 @@ fn ours_vs_frr(n: usize, secs: Duration) {
             &peers[..peers.len().min(3000)]
         );
     }
-    let after = frr_peers(&lab);
-    let downs_after = count_downs(&after);
+    let _ = release.send(());
+    let r = t.join().expect("engine");
     if std::env::var_os("BFD_SCALE_DEBUG").is_some() {
         println!("FRR counters after: {}", &after[..after.len().min(400)]);
     }
