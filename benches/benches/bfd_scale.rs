@@ -34,6 +34,9 @@ use ha_core::{RecvMeta, Transmit};
 
 const INTERVAL: Duration = Duration::from_millis(10);
 const FRR_BFDD: &str = "/usr/lib/frr/bfdd";
+/// The MAC addresses of the veth ends in namespaces a and b (locally administered).
+const MAC_A: &str = "02:00:5e:97:00:0a";
+const MAC_B: &str = "02:00:5e:97:00:0b";
 
 fn run(args: &[&str]) {
     let out = Process::new(args[0])
@@ -69,13 +72,27 @@ impl Lab {
         run(&["ip", "netns", "add", &lab.a]);
         run(&["ip", "netns", "add", &lab.b]);
         run(&[
-            "ip", "-n", &lab.a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
-            "netns", &lab.b,
+            "ip", "-n", &lab.a, "link", "add", "eth0", "address", MAC_A, "type", "veth", "peer",
+            "name", "eth0", "address", MAC_B, "netns", &lab.b,
         ]);
-        let batch =
+        // Static neighbours: the kernel's neighbour table is shared by every namespace and
+        // holds 1024 dynamic entries by default (gc_thresh3); 1000 peers behind one
+        // address would fill it, and its garbage collection would evict live entries.
+        // Permanent entries are outside that count.
+        let mut batch =
             String::from("addr add 10.97.0.1/16 dev eth0\nlink set eth0 up\nlink set lo up\n");
+        for i in 0..n {
+            batch.push_str(&format!(
+                "neigh replace {} lladdr {MAC_A} dev eth0 nud permanent\n",
+                peer(i)
+            ));
+        }
         std::fs::write(lab.dir.join("b.batch"), &batch).unwrap();
         let mut batch = String::from("link set eth0 up\nlink set lo up\n");
+        batch.push_str(&format!(
+            "neigh replace {} lladdr {MAC_B} dev eth0 nud permanent\n",
+            hub()
+        ));
         for i in 0..n {
             batch.push_str(&format!("addr add {}/16 dev eth0\n", peer(i)));
         }
