@@ -34,6 +34,49 @@ fn dests(snapshot: &Snapshot) -> Vec<(u16, u32)> {
     out
 }
 
+/// The pieces of a test load balancer. The runner handle is kept: the runner stops when
+/// its last handle is dropped.
+struct TestLvs {
+    lvs: Lvs,
+    fake: Arc<FakeIpvs>,
+    verdicts: tokio::sync::mpsc::UnboundedReceiver<ha_healthcheck::VerdictEvent>,
+    _runner: ha_healthcheck::runner::RunnerHandle,
+}
+
+/// A running load balancer over an in-memory IPVS table for `text`, with the verdicts
+/// of its checks. The mapping and the checker blocks must raise no warning.
+async fn start(text: &str) -> TestLvs {
+    let conf = parse_str(text, &Options::default()).unwrap();
+    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
+    assert!(mapped.warnings.is_empty(), "{:?}", mapped.warnings);
+    let fake = Arc::new(FakeIpvs::new());
+    let (runner, handle, verdicts) =
+        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
+    tokio::spawn(runner.run());
+    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
+        account: Account::ROOT,
+        security: false,
+    };
+    let mut warnings = Vec::new();
+    let lvs = Lvs::start(
+        &conf,
+        &mapped,
+        fake.clone(),
+        &handle,
+        scripts,
+        &mut warnings,
+    )
+    .await
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    TestLvs {
+        lvs,
+        fake,
+        verdicts,
+        _runner: handle,
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn checks_drive_the_table_through_pools_and_the_reconciler() {
     let (a, a_addr) = listener();
@@ -48,13 +91,12 @@ async fn checks_drive_the_table_through_pools_and_the_reconciler() {
         ap = a_addr.port(),
         bp = b_addr.port()
     );
-    let conf = parse_str(&text, &Options::default()).unwrap();
-    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
-    assert!(mapped.warnings.is_empty(), "{:?}", mapped.warnings);
-    let fake = Arc::new(FakeIpvs::new());
-    let (runner, handle, mut verdicts) =
-        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
-    tokio::spawn(runner.run());
+    let TestLvs {
+        mut lvs,
+        fake,
+        mut verdicts,
+        _runner,
+    } = start(&text).await;
     let dir = std::env::temp_dir().join(format!("hakeepd-lvs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fifo = FifoConf {
@@ -67,22 +109,6 @@ async fn checks_drive_the_table_through_pools_and_the_reconciler() {
         false,
         AccountDb::from_text("", ""),
     );
-    let mut warnings = Vec::new();
-    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
-        account: Account::ROOT,
-        security: false,
-    };
-    let mut lvs = Lvs::start(
-        &conf,
-        &mapped,
-        fake.clone(),
-        &handle,
-        scripts,
-        &mut warnings,
-    )
-    .await
-    .unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
     // Drive until the table holds both servers.
     let mut pump =
         async |lvs: &mut Lvs, notifier: &mut Notifier, until: &dyn Fn(&Snapshot) -> bool| {
@@ -162,26 +188,12 @@ async fn checks_drive_the_table_through_pools_and_the_reconciler() {
 async fn the_sync_daemon_follows_its_vrrp_instance() {
     let text = "global_defs {\n  lvs_sync_daemon eth1 VI_1 id 7\n}\n\
         virtual_server 192.0.2.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n  }\n}\n";
-    let conf = parse_str(text, &Options::default()).unwrap();
-    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
-    let fake = Arc::new(FakeIpvs::new());
-    let (runner, handle, _verdicts) =
-        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
-    tokio::spawn(runner.run());
-    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
-        account: Account::ROOT,
-        security: false,
-    };
-    let mut lvs = Lvs::start(
-        &conf,
-        &mapped,
-        fake.clone(),
-        &handle,
-        scripts,
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap();
+    let TestLvs {
+        mut lvs,
+        fake,
+        _runner,
+        ..
+    } = start(text).await;
     use ha_ipvs::IpvsBackend;
     use ha_ipvs::model::SyncState;
     let roles = async || {
@@ -216,28 +228,12 @@ async fn bfd_check_follows_the_bfd_session() {
     let text = "virtual_server 192.0.2.1 80 {\n  protocol TCP\n\
         real_server 10.0.0.2 80 {\n    BFD_CHECK {\n      name peer\n    }\n  }\n\
         real_server 10.0.0.3 80 {\n  }\n}\n";
-    let conf = parse_str(text, &Options::default()).unwrap();
-    let mapped = ha_ipvs::keepalived::map(&conf).unwrap();
-    let fake = Arc::new(FakeIpvs::new());
-    let (runner, handle, _verdicts) =
-        Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
-    tokio::spawn(runner.run());
-    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
-        account: Account::ROOT,
-        security: false,
-    };
-    let mut warnings = Vec::new();
-    let mut lvs = Lvs::start(
-        &conf,
-        &mapped,
-        fake.clone(),
-        &handle,
-        scripts,
-        &mut warnings,
-    )
-    .await
-    .unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    let TestLvs {
+        mut lvs,
+        fake,
+        _runner,
+        ..
+    } = start(text).await;
     let mut notifier = Notifier::new(
         [None, None, None],
         Account::ROOT,
