@@ -91,14 +91,12 @@
 //! `SessionId(1)`, the next `SessionId(2)`, and so on.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ha_core::conf::{Config, Node, Span};
 use ha_core::track::TrackWeight;
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::session::{Hop, SessionConfig, SessionId, TTL_SECURITY};
 
@@ -119,30 +117,8 @@ const GLOBAL_BFD_KEYS: &[&str] = &[
     "bfd_process_name",
 ];
 
-/// A keyword we read but do not act on, or do not know.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
-pub struct Warning {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.span, self.message)
-    }
-}
-
-/// A configuration that cannot be mapped.
-#[derive(Clone, PartialEq, Eq, Debug, Error)]
-#[error("{span}: {message}")]
-pub struct MapError {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
+/// Warnings and errors carry their `file:line:col` (shared by every crate's mapping).
+pub use ha_core::conf::{MapError, Warning};
 
 /// One `bfd_instance` block.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]

@@ -60,6 +60,32 @@ impl fmt::Display for Span {
     }
 }
 
+/// A keyword a mapping read but does not act on, or does not know, with where it is.
+/// Every crate's keepalived.conf mapping reports these; nothing is silently ignored.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Warning {
+    /// Where.
+    pub span: Span,
+    /// What.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.span, self.message)
+    }
+}
+
+/// A section a mapping cannot turn into configuration, with where it is.
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+#[error("{span}: {message}")]
+pub struct MapError {
+    /// Where.
+    pub span: Span,
+    /// What.
+    pub message: String,
+}
+
 /// One keyword line, with its block if it has one.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct Node {

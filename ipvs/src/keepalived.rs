@@ -85,13 +85,11 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ha_core::conf::{Config, Node, Span};
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::model::Destination;
 use crate::model::{
@@ -140,30 +138,8 @@ pub const CHECK_DEFAULT_KEYWORDS: &[&str] = &[
     "virtualhost",
 ];
 
-/// A keyword that was read but had no effect (or a corrected one), with where it is.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
-pub struct Warning {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.span, self.message)
-    }
-}
-
-/// A configuration that cannot be mapped, with where.
-#[derive(Clone, PartialEq, Eq, Debug, Error)]
-#[error("{span}: {message}")]
-pub struct MapError {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
+/// Warnings and errors carry their `file:line:col` (shared by every crate's mapping).
+pub use ha_core::conf::{MapError, Warning};
 
 /// What to do with the IPVS table when the daemon stops.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize)]

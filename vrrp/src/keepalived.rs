@@ -33,15 +33,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use ha_core::IfIndex;
-use ha_core::conf::{Config, Node, Span};
+use ha_core::conf::{Config, Node};
 use ha_core::track::{TrackSpec, TrackState, TrackWeight};
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::config::{AddressMismatchPolicy, AuthConfig, InitialState, RouterConfig, TrackConfig};
 use crate::host::HostConfig;
@@ -95,30 +93,8 @@ impl Interfaces for StaticInterfaces {
     }
 }
 
-/// A keyword we read but do not act on, or do not know.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
-pub struct Warning {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.span, self.message)
-    }
-}
-
-/// A configuration that cannot be mapped.
-#[derive(Clone, PartialEq, Eq, Debug, Error)]
-#[error("{span}: {message}")]
-pub struct MapError {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
+/// Warnings and errors carry their `file:line:col` (shared by every crate's mapping).
+pub use ha_core::conf::{MapError, Warning};
 
 fn error(node: &Node, message: impl Into<String>) -> MapError {
     MapError {

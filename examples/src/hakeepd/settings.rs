@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ha_core::conf::{Config, Node, Span};
+use ha_core::conf::{Config, Node};
 
 /// A notify FIFO (`notify_fifo PATH` with its `notify_fifo_script`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,20 +50,8 @@ pub struct DaemonSettings {
     pub no_email_faults: bool,
 }
 
-/// A keyword with no effect, with where it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfWarning {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfWarning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.span, self.message)
-    }
-}
+/// A keyword with no effect, with where it is (the type every mapping reports).
+pub use ha_core::conf::Warning as ConfWarning;
 
 /// `global_defs` keys read by the protocol crates' mappings.
 const CRATE_KEYS: &[&str] = &[
@@ -120,14 +108,7 @@ fn warn(node: &Node, message: impl Into<String>) -> ConfWarning {
 }
 
 /// A settings error with its location.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{span}: {message}")]
-pub struct SettingsError {
-    /// Where.
-    pub span: Span,
-    /// What.
-    pub message: String,
-}
+pub use ha_core::conf::MapError as SettingsError;
 
 fn fifo_path(node: &Node) -> Result<PathBuf, SettingsError> {
     node.arg().map(PathBuf::from).ok_or_else(|| SettingsError {
