@@ -27,10 +27,17 @@ for dir in */fuzz; do
     corpus="$dir/corpus/$target"
     mkdir -p "$corpus"
     if [ -d "$dir/seeds/$target" ]; then cp -n "$dir/seeds/$target"/* "$corpus"/ 2>/dev/null || true; fi
-    if ! (cd "$crate" && cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --target-dir "$target_dir" "$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1 2>&1 | tail -n 12); then
+    log=$(mktemp)
+    if (cd "$crate" && cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --target-dir "$target_dir" "$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1); then
+      tail -n 12 "$log"
+    else
+      # The crash report (sanitizer summary, panic message, the input saved as an
+      # artifact) comes well before cargo-fuzz's own backtrace at the end of the log.
+      grep -E -A 12 'ERROR:|panicked|SUMMARY|Test unit written|Base64:|deadly signal' "$log" | head -n 80 || tail -n 80 "$log"
       echo "!! fuzz target $crate/$target failed"; status=1
     fi
+    rm -f "$log"
   done
 done
 exit $status

@@ -174,7 +174,16 @@ pub enum ErrorKind {
     /// sequence).
     #[error("configuration expands to more than {0} lines")]
     TooLarge(usize),
+    /// Blocks nested deeper than [`MAX_BLOCK_DEPTH`]. keepalived's deepest section
+    /// (`virtual_server` → `real_server` → `HTTP_GET` → `url`) is four levels; the limit
+    /// keeps every consumer that walks the tree (including dropping it) off a stack
+    /// overflow.
+    #[error("blocks nested more than {0} deep")]
+    TooDeep(usize),
 }
+
+/// The deepest block nesting the parser accepts; see [`ErrorKind::TooDeep`].
+pub const MAX_BLOCK_DEPTH: usize = 64;
 
 /// A parse error with its location.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
@@ -791,6 +800,12 @@ fn build_tree(lines: &[Line]) -> Result<Vec<Node>, ParseError> {
         };
         for (token, col) in &line.tokens {
             match token.as_str() {
+                "{" if stack.len() >= MAX_BLOCK_DEPTH => {
+                    return Err(ParseError {
+                        span: span(*col),
+                        kind: ErrorKind::TooDeep(MAX_BLOCK_DEPTH),
+                    });
+                }
                 "{" => match flush(&mut words, &mut stack, &mut top, true) {
                     Some(node) => stack.push(node),
                     None => {
@@ -1001,6 +1016,30 @@ mod tests {
             "<string>:1:3: unterminated quoted string"
         );
         assert_eq!(err("{\n").kind, ErrorKind::BlockWithoutKeyword);
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_an_error_not_a_stack_overflow() {
+        let ok = format!(
+            "{}{}",
+            "a {\n".repeat(MAX_BLOCK_DEPTH),
+            "}\n".repeat(MAX_BLOCK_DEPTH)
+        );
+        assert_eq!(parse(&ok).len(), 1);
+        // Parameters let a few bytes of input open a million blocks on one line.
+        let text = format!(
+            "$A={}\n$B={}\n{}{}\n",
+            "a{".repeat(1000),
+            "}".repeat(1000),
+            "$A".repeat(300),
+            "$B".repeat(300)
+        );
+        let e = err(&text);
+        assert_eq!(e.kind, ErrorKind::TooDeep(MAX_BLOCK_DEPTH));
+        assert_eq!(
+            (e.span.line, e.span.col),
+            (3, 2 * MAX_BLOCK_DEPTH as u32 + 2)
+        );
     }
 
     #[test]
