@@ -13,10 +13,11 @@
 //! (heal, restart, clean links, every tracked object up, and every BFD session Up again)
 //! and the invariants are checked:
 //!
-//! 1. within one advert interval plus one Master_Down_Interval after the last fault,
-//!    exactly one Master per VRID, and from then on never zero or two (the extra interval:
-//!    split sync groups with crossed priorities both step down on healing, as in
-//!    keepalived, and elect again);
+//! 1. within one advert interval plus two Master_Down_Intervals after the last fault,
+//!    exactly one Master per VRID, and from then on never zero or two (the extra time:
+//!    sync groups with crossed priorities that are Master together, after a partition
+//!    heals or after simultaneous first elections, both step down, as in keepalived, and
+//!    elect again, the one with the lower address two intervals later);
 //! 2. once settled, the members of every sync group agree on their state;
 //! 3. every router's state is the one its last event announced;
 //! 4. a Master elected after a Master crash took no longer than the formula
@@ -122,6 +123,11 @@ pub struct SeedReport {
     /// BFD sessions that went Down on detection-time expiry, each checked against the
     /// arrival of the peer's last packet.
     pub bfd_downs_checked: usize,
+    /// Outages within the configured tolerance injected after the election settled
+    /// (invariant 6).
+    pub tolerable_outages: usize,
+    /// The longest of them.
+    pub longest_tolerable_outage: Duration,
     /// The trace as JSON Lines, when asked for.
     pub trace: Option<String>,
 }
@@ -831,11 +837,15 @@ pub fn run_seed(
     let last_fault = sim.now();
     // The longest Master_Down_Interval: 3 intervals plus a skew below one interval.
     let max_master_down = |interval: Centiseconds| interval.to_duration() * 4;
-    // After a heal, two sync groups that were both Master with crossed priorities (A wins
-    // one VRID, B the other) both step down on the first advert they hear, as keepalived's
-    // groups do; re-election then takes one Master_Down_Interval. So the bound is one
-    // advert interval plus one Master_Down_Interval.
-    let bound = interval.to_duration() + max_master_down(interval) + Duration::from_millis(5);
+    // Two sync groups with crossed priorities (A wins one VRID, B the other) that are
+    // Master together both step down on the first advert they hear, as keepalived's
+    // groups do, and elect again one Master_Down_Interval later; the one with the lower
+    // address waits two intervals more, so the other is Master alone. They are Master
+    // together either because a partition healed (they step down within one interval)
+    // or because the faults stopped with no Master and their first elections coincided
+    // (they step down one Master_Down_Interval after the faults). So the bound is two
+    // Master_Down_Intervals plus one advert interval.
+    let bound = interval.to_duration() + max_master_down(interval) * 2 + Duration::from_millis(5);
     let mut violations = Vec::new();
     let options = replay_options(config);
     let violation = |what: String| Violation {
@@ -909,6 +919,13 @@ pub fn run_seed(
     report.transitions = vrrp_events(&sim)
         .filter(|(_, _, e)| matches!(e.event, VrrpEvent::StateChanged { .. }))
         .count();
+
+    // Invariant 6: loss below the configured tolerance causes no flap.
+    if violations.is_empty() {
+        check_tolerable_loss(&mut sim, &nodes, seed, interval, bfd, &mut report)
+            .into_iter()
+            .for_each(|what| violations.push(violation(what)));
+    }
 
     // Invariant 4: clean failover after the campaign — crash the Master of "ext" and check
     // the takeover time against the formula, or with the BFD hint against the detection
@@ -1005,6 +1022,100 @@ pub fn run_seed(
         report.trace = Some(sim.trace_jsonl());
     }
     (report, violations)
+}
+
+/// How many outages invariant 6 injects per seed.
+const TOLERABLE_OUTAGES: usize = 12;
+
+/// The longest total outage of one direction between two hosts that the configuration
+/// tolerates without a state change, with a margin so that an outage never ends on the
+/// instant of a send.
+///
+/// VRRP declares its Master down after `3 × interval + skew` without an advertisement,
+/// so it tolerates losing two in a row: any outage up to two intervals (the Master sends
+/// exactly every interval). BFD (detection time `DetectMult × interval`, here 3) also
+/// tolerates two lost packets in a row; its transmit interval is jittered to 75–100 %,
+/// so an outage shorter than two of its shortest intervals (1.5 × interval) loses at most
+/// two. The bound is kept below that, at 1.35 × interval, because the gap the receiver
+/// sees is three real transmit intervals and must stay under 3 × interval.
+pub fn tolerable_outage(vrrp_interval: Centiseconds, bfd: Option<BfdConfig>) -> Duration {
+    let margin = Duration::from_millis(1);
+    let vrrp = vrrp_interval.to_duration() * 2 - margin;
+    match bfd {
+        Some(b) => vrrp.min(b.interval * 27 / 20 - margin),
+        None => vrrp,
+    }
+}
+
+/// Invariant 6: one at a time, a random host stops hearing another for a random time up
+/// to [`tolerable_outage`], with at least one transmit interval of both protocols between
+/// outages; no VRRP instance may change state and no BFD session may go Down, during the
+/// outages or the detection time after the last. Returns what went wrong.
+fn check_tolerable_loss(
+    sim: &mut Sim<ClusterNode>,
+    nodes: &[NodeId],
+    seed: u64,
+    interval: Centiseconds,
+    bfd: Option<BfdConfig>,
+    report: &mut SeedReport,
+) -> Vec<String> {
+    if nodes.len() < 2 {
+        return Vec::new();
+    }
+    // Its own stream: the faults of a seed stay the same as before this check existed.
+    let mut r = rng::seeded(seed ^ 0x70_1e7a_b1e0);
+    let longest = tolerable_outage(interval, bfd);
+    let longest_send_interval = bfd.map_or(interval.to_duration(), |b| {
+        b.interval.max(interval.to_duration())
+    });
+    let lost = LinkConfig::default().with_loss(1.0);
+    let start = sim.now() + Duration::from_millis(1);
+    let mut at = start;
+    for _ in 0..TOLERABLE_OUTAGES {
+        let from = rng::below(&mut r, nodes.len() as u64) as usize;
+        let to = (from + 1 + rng::below(&mut r, nodes.len() as u64 - 1) as usize) % nodes.len();
+        let quarter = longest / 4;
+        let outage = quarter
+            + Duration::from_nanos(rng::below(&mut r, (longest - quarter).as_nanos() as u64));
+        sim.schedule_set_link(at, nodes[from], nodes[to], Some(lost));
+        sim.schedule_set_link(at + outage, nodes[from], nodes[to], None);
+        report.tolerable_outages += 1;
+        report.longest_tolerable_outage = report.longest_tolerable_outage.max(outage);
+        let quiet = longest_send_interval
+            + Duration::from_nanos(rng::below(
+                &mut r,
+                (longest_send_interval * 2).as_nanos() as u64,
+            ))
+            + Duration::from_millis(1);
+        at += outage + quiet;
+    }
+    // One detection time after the last outage ends: a missed deadline would show by then.
+    let detection = bfd.map_or(Duration::ZERO, |b| b.detection_time());
+    sim.run_until(at + (interval.to_duration() * 4).max(detection));
+    let mut problems = Vec::new();
+    for (t, node, e) in sim.events().filter(|(t, _, _)| *t >= start) {
+        match e {
+            NodeEvent::Vrrp(HostEvent {
+                instance,
+                event: VrrpEvent::StateChanged { from, to, .. },
+            }) => problems.push(format!(
+                "{t}: h{} {instance} went {from:?} → {to:?} under loss within tolerance (outages up to {longest:?})",
+                node.0 + 1
+            )),
+            NodeEvent::Bfd(ha_bfd::Event::StateChanged(c)) if c.to == BfdState::Down => {
+                problems.push(format!(
+                    "{t}: h{} BFD session {:?} went Down ({:?}) under loss within tolerance (outages up to {longest:?})",
+                    node.0 + 1,
+                    c.session,
+                    c.diagnostic
+                ))
+            }
+            _ => {}
+        }
+    }
+    // The first few say what happened; the rest follow from them.
+    problems.truncate(3);
+    problems
 }
 
 /// Runs seeds `first..first + count`; returns the violations and the seeds run.

@@ -816,6 +816,25 @@ impl Router {
         // Master_Down_Timer fires and we take over.
     }
 
+    /// The first Master_Down_Timer after being preempted by `preemptor`.
+    ///
+    /// A preempted sync-group member takes its group to Backup. When two hosts' groups
+    /// have crossed priorities (each wins one VRID), both are preempted at once, both
+    /// groups step down, nobody advertises, and both reach Master_Down at the same
+    /// instant (their slowest members have the same priorities), become Master together
+    /// and preempt each other again, for ever. The member with the lower address breaks
+    /// the tie by waiting two advertisement intervals more, the first time only: by then
+    /// the other group is Master and heard, and hearing it rearms the timer normally. Two
+    /// intervals, because the other group's slowest Skew_Time can be almost one interval
+    /// longer than this one's.
+    fn preempted_master_down(&self, preemptor: IpAddr) -> Duration {
+        let mut wait = self.master_down_interval();
+        if self.sync_member && address_key(self.config.primary_address) < address_key(preemptor) {
+            wait += self.master_adver_interval.to_duration() * 2;
+        }
+        wait
+    }
+
     /// RFC 5798 6.4.3, with keepalived's `lower_prio_no_advert` and
     /// `higher_prio_send_advert`.
     fn receive_as_master(&mut self, now: Instant, source: IpAddr, advert: Advertisement) {
@@ -853,7 +872,7 @@ impl Router {
                 interval: advert.interval,
             });
             self.timers
-                .set(Timer::MasterDown, now + self.master_down_interval());
+                .set(Timer::MasterDown, now + self.preempted_master_down(source));
         } else if !self.config.lower_prio_no_advert {
             self.send_advert(self.priority);
         }

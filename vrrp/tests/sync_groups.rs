@@ -196,6 +196,65 @@ fn preemption_of_one_member_brings_the_other_back_too() {
     assert_eq!(states(&sim, fw2), vec![State::Backup, State::Backup]);
 }
 
+/// Two groups with crossed priorities (fw1 wins "ext", fw2 wins "int") that are both
+/// Master, after a partition or after electing at the same instant, both step down. They
+/// must not then keep reaching Master_Down together and preempting each other for ever:
+/// fw1, the lower address, waits two intervals more, so fw2's group is Master alone.
+#[test]
+fn crossed_groups_that_collide_settle_on_one_master() {
+    let mut sim = Sim::new(2);
+    let ext = sim.add_segment("external", LinkConfig::default());
+    let int = sim.add_segment("internal", LinkConfig::default());
+    let mut nodes = Vec::new();
+    for (host, ext_prio, int_prio) in [(1u8, 200u8, 100u8), (2, 100, 200)] {
+        let mut config = host_config(host, 0, false);
+        config.instances[0].priority = Priority(ext_prio);
+        config.instances[1].priority = Priority(int_prio);
+        let node = sim.add_node(format!("fw{host}"), move |s: NodeStart| {
+            Host::new(config.clone(), s.now).unwrap()
+        });
+        sim.attach(node, ext, ip(1, host));
+        sim.attach(node, int, ip(2, host));
+        nodes.push(node);
+    }
+    let (fw1, fw2) = (nodes[0], nodes[1]);
+    // Apart, each is Master of both.
+    sim.partition(&[&[fw1], &[fw2]]);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(states(&sim, fw1), vec![State::Master, State::Master]);
+    assert_eq!(states(&sim, fw2), vec![State::Master, State::Master]);
+    let healed = sim.now();
+    sim.heal();
+    // One collision, one re-election (Master_Down_Interval 0.3 s plus a skew), then quiet.
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(states(&sim, fw1), vec![State::Backup, State::Backup]);
+    assert_eq!(states(&sim, fw2), vec![State::Master, State::Master]);
+    let settled = sim.now();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(states(&sim, fw2), vec![State::Master, State::Master]);
+    let late_transitions = sim
+        .events()
+        .filter(|(at, _, e)| {
+            *at >= settled && matches!(e.event, ha_vrrp::Event::StateChanged { .. })
+        })
+        .count();
+    assert_eq!(late_transitions, 0);
+    let masters_after_heal = sim
+        .events()
+        .filter(|(at, _, e)| {
+            *at > healed
+                && matches!(
+                    e.event,
+                    ha_vrrp::Event::StateChanged {
+                        to: State::Master,
+                        ..
+                    }
+                )
+        })
+        .count();
+    assert_eq!(masters_after_heal, 2, "fw2's two members, once");
+}
+
 #[test]
 fn group_tracking_faults_every_member() {
     let (mut sim, fw1, fw2) = firewalls(true);

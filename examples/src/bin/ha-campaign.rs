@@ -72,12 +72,14 @@ fn main() -> ExitCode {
         if violations.is_empty() {
             println!(
                 "seed {seed}: ok ({} transitions, {} failovers checked, {} by the BFD hint, \
-                 {} BFD detection Downs checked; failover {:?}, BFD all Up {:?} after the \
-                 faults stopped)",
+                 {} BFD detection Downs checked, {} outages within tolerance (up to {:?}) \
+                 without a flap; failover {:?}, BFD all Up {:?} after the faults stopped)",
                 report.transitions,
                 report.failovers_checked,
                 report.hint_failovers,
                 report.bfd_downs_checked,
+                report.tolerable_outages,
+                report.longest_tolerable_outage,
                 report.failover_time,
                 report.bfd_settle
             );
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
     let mut failovers = 0usize;
     let mut hint_failovers = 0usize;
     let mut bfd_downs = 0usize;
+    let mut tolerable_outages = 0usize;
     let mut failover_total = std::time::Duration::ZERO;
     let mut settle_total = std::time::Duration::ZERO;
     let mut settle_max = std::time::Duration::ZERO;
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         failovers += r.failovers_checked;
         hint_failovers += r.hint_failovers;
         bfd_downs += r.bfd_downs_checked;
+        tolerable_outages += r.tolerable_outages;
         failover_total += r.failover_time.unwrap_or_default();
         settle_total += r.bfd_settle;
         settle_max = settle_max.max(r.bfd_settle);
@@ -123,7 +127,8 @@ fn main() -> ExitCode {
     println!(
         "campaign: seeds {}..{}: {} passed, {failed} failed; {transitions} transitions, \
          {failovers} failovers checked against their bound ({hint_failovers} by the BFD hint), \
-         {bfd_downs} BFD detection Downs checked; {:.1?}",
+         {bfd_downs} BFD detection Downs checked, {tolerable_outages} outages within \
+         tolerance without a flap; {:.1?}",
         args.first,
         args.first + args.count,
         args.count - failed,
