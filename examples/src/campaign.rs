@@ -26,7 +26,11 @@
 //!    Skew_Time plus 1 ms;
 //! 5. BFD never declared a session Down on detection-time expiry while the peer's packets
 //!    arrived within the detection time (checked on every such Down, against the arrival
-//!    of the last packet from that peer, so link delay does not enter).
+//!    of the last packet from that peer, so link delay does not enter);
+//! 6. every BFD session is Up again within [`BFD_SETTLE_LIMIT`] after the faults stop;
+//! 7. loss within the configured tolerance causes no flap: outages of one direction
+//!    between two hosts, one at a time, each no longer than [`tolerable_outage`], change
+//!    no VRRP state and take no BFD session Down.
 //!
 //! A failing seed prints the command that replays it.
 
@@ -124,7 +128,7 @@ pub struct SeedReport {
     /// arrival of the peer's last packet.
     pub bfd_downs_checked: usize,
     /// Outages within the configured tolerance injected after the election settled
-    /// (invariant 6).
+    /// (invariant 7).
     pub tolerable_outages: usize,
     /// The longest of them.
     pub longest_tolerable_outage: Duration,
@@ -920,7 +924,7 @@ pub fn run_seed(
         .filter(|(_, _, e)| matches!(e.event, VrrpEvent::StateChanged { .. }))
         .count();
 
-    // Invariant 6: loss below the configured tolerance causes no flap.
+    // Invariant 7: loss within the configured tolerance causes no flap.
     if violations.is_empty() {
         check_tolerable_loss(&mut sim, &nodes, seed, interval, bfd, &mut report)
             .into_iter()
@@ -1024,7 +1028,7 @@ pub fn run_seed(
     (report, violations)
 }
 
-/// How many outages invariant 6 injects per seed.
+/// How many outages invariant 7 injects per seed.
 const TOLERABLE_OUTAGES: usize = 12;
 
 /// The longest total outage of one direction between two hosts that the configuration
@@ -1047,7 +1051,7 @@ pub fn tolerable_outage(vrrp_interval: Centiseconds, bfd: Option<BfdConfig>) -> 
     }
 }
 
-/// Invariant 6: one at a time, a random host stops hearing another for a random time up
+/// Invariant 7: one at a time, a random host stops hearing another for a random time up
 /// to [`tolerable_outage`], with at least one transmit interval of both protocols between
 /// outages; no VRRP instance may change state and no BFD session may go Down, during the
 /// outages or the detection time after the last. Returns what went wrong.

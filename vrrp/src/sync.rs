@@ -8,6 +8,11 @@
 //!   alone; it reports that it wants to ([`Event::WantMaster`]) and the group makes every
 //!   member Master once all of them want it (or one already is).
 //! - **BACKUP together**: when a Master member is preempted, the others step down too.
+//!   Two hosts whose groups have crossed priorities (each wins one VRID) and are Master
+//!   together therefore both step down; the member preempted by the higher address then
+//!   waits two advertisement intervals more before its first Master_Down (see
+//!   [`crate::Router`]), so the other group is Master alone and the two cannot keep
+//!   colliding.
 //!
 //! [`SyncGroup`] decides; it holds no router. Give it every event of every member with a
 //! [`MemberView`] of all members, and apply the [`Command`]s it returns. [`crate::host::Host`]
