@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%s UTC, +%ss] %s\n' "$(date -u +%T)" "$SECONDS" "$*"; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
 if is_root && [ -z "${HA_SKIP_PRIVILEGED:-}" ]; then
