@@ -11,7 +11,8 @@
 //!    consecutive packets of one session (RFC 5880 section 6.8.7: at most the interval).
 //!
 //! `BFD_SCALE_SESSIONS=100,1000` (default) and `BFD_SCALE_SECS=60` (default) choose the
-//! load. Run with `cargo bench -p ha-benches --bench bfd_scale` as root.
+//! load; `BFD_SCALE_RCVBUF_MIB` sets each engine's socket receive buffer (default: the
+//! adapter's, `ha_bfd::linux::DEFAULT_RECEIVE_BUFFER`). Run with `cargo bench -p ha-benches --bench bfd_scale` as root.
 // criterion is not used here, but keep the bench crate's lint setting uniform.
 #![allow(missing_docs)]
 
@@ -37,6 +38,14 @@ const FRR_BFDD: &str = "/usr/lib/frr/bfdd";
 /// The MAC addresses of the veth ends in namespaces a and b (locally administered).
 const MAC_A: &str = "02:00:5e:97:00:0a";
 const MAC_B: &str = "02:00:5e:97:00:0b";
+
+/// Each engine's receive buffer: `BFD_SCALE_RCVBUF_MIB`, else the adapter's default.
+fn receive_buffer() -> usize {
+    std::env::var("BFD_SCALE_RCVBUF_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(ha_bfd::linux::DEFAULT_RECEIVE_BUFFER, |mib| mib << 20)
+}
 
 fn run(args: &[&str]) {
     let out = Process::new(args[0])
@@ -245,6 +254,8 @@ struct Report {
     /// Datagrams dropped by the kernel in this engine's namespace for a full receive
     /// buffer during the measurement.
     rcvbuf_drops: u64,
+    /// Packets the driver could not send (the socket refused them).
+    send_failures: u64,
 }
 
 /// When an engine thread's measurement starts and ends, for the peer's figures to cover
@@ -284,6 +295,7 @@ fn spawn_engine(
             let listen = ListenConfig {
                 ipv6: false,
                 multihop: false,
+                receive_buffer: Some(receive_buffer()),
                 ..ListenConfig::default()
             };
             let gaps = Arc::new(Mutex::new(GapHistogram::default()));
@@ -294,7 +306,8 @@ fn spawn_engine(
                 gaps: gaps.clone(),
                 recording: recording.clone(),
             };
-            let engine = Engine::new(ha_core::rng::seeded(seed));
+            let mut engine = Engine::new(ha_core::rng::seeded(seed));
+            engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
             let (driver, handle, mut events) = Driver::new(engine, io);
             for config in sessions {
                 let _ = handle.command(Command::AddSession { config });
@@ -346,6 +359,7 @@ fn spawn_engine(
             let mut false_downs = settle_downs;
             let mut late_max = Duration::ZERO;
             let mut late_5ms = 0u64;
+            let mut send_failures = 0u64;
             loop {
                 tokio::select! {
                     ev = events.recv() => match ev {
@@ -361,6 +375,7 @@ fn spawn_engine(
                             }
                             false_downs += 1;
                         }
+                        Some(DriverEvent::SendFailed { .. }) => send_failures += 1,
                         Some(DriverEvent::LateTimer { late }) => {
                             late_max = late_max.max(late);
                             if late >= Duration::from_millis(5) {
@@ -395,6 +410,7 @@ fn spawn_engine(
                 late_max,
                 late_5ms,
                 rcvbuf_drops,
+                send_failures,
             }
         })
     })
@@ -406,7 +422,7 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         "{label}: {n} sessions at 10 ms x 3 for {secs:?}: all Up after {:?}; false Downs {}; \
          CPU {:.1} % of one core ({:.0} sessions per core at this rate); tx gaps: p50 {:?} \
          p99 {:?} p99.99 {:?} max {:?} over {} gaps; timers late by 5 ms or more {} times, \
-         at most {:?}; {} datagrams dropped for a full receive buffer",
+         at most {:?}; {} datagrams dropped for a full receive buffer; {} sends failed",
         r.up_after,
         r.false_downs,
         share * 100.0,
@@ -423,6 +439,7 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         r.late_5ms,
         r.late_max,
         r.rcvbuf_drops,
+        r.send_failures,
     );
 }
 

@@ -221,6 +221,8 @@ pub(crate) struct Io {
     pub(crate) timers: BinaryHeap<TimerEntry>,
     pub(crate) tx: VecDeque<TxItem>,
     pub(crate) events: VecDeque<Event>,
+    /// How late the runtime may fire a timer (see [`Engine::set_timer_slack`]).
+    pub(crate) timer_slack: Duration,
 }
 
 impl Io {
@@ -339,9 +341,28 @@ impl Engine {
                 timers: BinaryHeap::new(),
                 tx: VecDeque::new(),
                 events: VecDeque::new(),
+                timer_slack: Duration::ZERO,
             },
             drops: DropCounters::new(),
         }
+    }
+
+    /// Tells the engine how late its runtime may fire a timer, so that transmit gaps stay
+    /// within the interval anyway (RFC 5880 section 6.8.7 allows 75–100 % of it).
+    ///
+    /// Each transmit interval is then drawn from 75 % of the negotiated interval up to
+    /// the top of the RFC range minus `slack` (never below 75 %), so a packet whose timer
+    /// fires `slack` late still leaves within the interval. Zero, the default, draws
+    /// from the whole range: right for a simulator or any runtime that fires on time.
+    /// Under the ha-core tokio driver, pass [`ha_core::driver::TIMER_GRANULARITY`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut engine = ha_bfd::Engine::new(ha_core::rng::seeded(1));
+    /// engine.set_timer_slack(Duration::from_millis(1));
+    /// ```
+    pub fn set_timer_slack(&mut self, slack: Duration) {
+        self.io.timer_slack = slack;
     }
 
     /// Received packets dropped, per reason.

@@ -278,15 +278,17 @@ impl Session {
             .saturating_mul(u32::from(self.remote_detect_mult))
     }
 
-    /// RFC 5880 section 6.8.7: jittered by 75–100 % (75–90 % when Detect Mult is 1).
+    /// RFC 5880 section 6.8.7: jittered by 75–100 % (75–90 % when Detect Mult is 1), the
+    /// top of the range lowered by the runtime's timer slack.
     fn jittered(&self, io: &mut Io) -> Duration {
-        let span = if self.cfg.detect_mult == 1 {
-            0.15
-        } else {
-            0.25
-        };
-        let factor = 0.75 + span * unit_f64(&mut *io.rng);
-        self.tx_interval().mul_f64(factor)
+        let interval = self.tx_interval();
+        let top = if self.cfg.detect_mult == 1 { 0.90 } else { 1.0 };
+        let lowest = interval.mul_f64(0.75);
+        let highest = interval
+            .mul_f64(top)
+            .saturating_sub(io.timer_slack)
+            .max(lowest);
+        lowest + (highest - lowest).mul_f64(unit_f64(&mut *io.rng))
     }
 
     fn schedule_tx(&mut self, now: Instant, io: &mut Io) {

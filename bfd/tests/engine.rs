@@ -392,6 +392,41 @@ fn rfc5880_6_8_7_jitter_and_no_false_down() {
     }
 }
 
+/// With a timer slack, transmit intervals stop short of the interval by the slack, so a
+/// timer that fires that late still keeps packets within the interval; a slack above 25 %
+/// leaves the bottom of the range.
+#[test]
+fn timer_slack_lowers_the_top_of_the_jitter_range() {
+    for (slack_ms, expect_hi) in [(5u64, 0.9), (30, 0.75)] {
+        let mut p = Pair::with(|c| c.detect_mult = 3);
+        for node in &mut p.nodes {
+            node.engine.set_timer_slack(Duration::from_millis(slack_ms));
+        }
+        p.up();
+        let n0 = p.nodes[0].sent.len();
+        p.run_for(Duration::from_secs(60));
+        let periodic: Vec<Instant> = p.nodes[0].sent[n0..]
+            .iter()
+            .filter(|(_, _, k)| !k.final_bit)
+            .map(|(t, _, _)| *t)
+            .collect();
+        let (mut lo, mut hi) = (f64::MAX, 0f64);
+        for w in periodic.windows(2) {
+            let r = (w[1] - w[0]).as_secs_f64() / FAST.as_secs_f64();
+            lo = lo.min(r);
+            hi = hi.max(r);
+        }
+        assert!(
+            lo >= 0.75 - 1e-9 && hi <= expect_hi + 1e-9,
+            "slack {slack_ms} ms: {lo}..{hi}"
+        );
+        assert!(
+            hi > expect_hi - 0.03,
+            "slack {slack_ms} ms: top {hi} not reached"
+        );
+    }
+}
+
 /// RFC 5880 section 6.8.6: authentication configured on one side only — every packet
 /// is dropped and counted, and the session never comes up.
 #[test]

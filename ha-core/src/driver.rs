@@ -82,6 +82,12 @@ use crate::{Cast, Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 /// sleeps up.
 pub const PRECISE_MARGIN: Duration = Duration::from_millis(1);
 
+/// How late the driver fires a deadline, without precise timers, on a machine that runs
+/// it on time: tokio's timer wheel rounds every sleep up to the next millisecond. An
+/// endpoint with a hard upper bound on an interval can draw its deadlines this much
+/// earlier (BFD: `ha_bfd::Engine::set_timer_slack`).
+pub const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
+
 /// The largest packet the driver receives.
 pub const MAX_PACKET: usize = 65_535;
 

@@ -47,7 +47,10 @@
 //! use ha_core::driver::{Driver, DriverEvent};
 //!
 //! let io = UdpIo::open(&ListenConfig::default())?;
-//! let (driver, handle, mut events) = Driver::new(Engine::new(ha_core::rng::seeded(1)), io);
+//! let mut engine = Engine::new(ha_core::rng::seeded(1));
+//! // tokio rounds sleeps up to the millisecond: draw transmit times that much earlier.
+//! engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
+//! let (driver, handle, mut events) = Driver::new(engine, io);
 //! tokio::spawn(driver.run());
 //! let config = SessionConfig::single_hop(
 //!     SessionId(1),
@@ -181,8 +184,14 @@ impl Default for ListenConfig {
     }
 }
 
-/// The default [`ListenConfig::receive_buffer`]: 4 MiB.
-pub const DEFAULT_RECEIVE_BUFFER: usize = 4 << 20;
+/// The default [`ListenConfig::receive_buffer`]: 32 MiB.
+///
+/// A limit, not an allocation: the kernel charges only the datagrams waiting. At 1000
+/// sessions × 10 ms, 4 MiB overflowed on one side in two of three 60-s runs while that
+/// side's timers were never more than 6 ms late (hundreds of false Downs), 32 MiB in
+/// none (BENCHMARKS.md). Without `CAP_NET_ADMIN` the kernel caps it at
+/// `net.core.rmem_max`.
+pub const DEFAULT_RECEIVE_BUFFER: usize = 32 << 20;
 
 struct RxSocket {
     socket: UdpSocket,

@@ -384,7 +384,8 @@ impl OurBfd {
                             return;
                         }
                     };
-                    let engine = Engine::new(ha_core::rng::seeded(seed));
+                    let mut engine = Engine::new(ha_core::rng::seeded(seed));
+                    engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
                     let (driver, handle, mut events) = Driver::new(engine, io);
                     for config in sessions {
                         let _ = handle.command(BfdCommand::AddSession { config });

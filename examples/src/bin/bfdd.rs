@@ -271,7 +271,10 @@ async fn run(listen: ListenConfig, sessions: Vec<SessionConfig>) -> ExitCode {
         }
     };
     info!(listening = ?io.local_addrs(), "sockets open");
-    let (driver, handle, mut events) = Driver::new(Engine::new(ha_core::rng::seeded(seed())), io);
+    let mut engine = Engine::new(ha_core::rng::seeded(seed()));
+    // Keep transmit gaps within the interval despite tokio's millisecond rounding.
+    engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
+    let (driver, handle, mut events) = Driver::new(engine, io);
     let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
     for config in sessions {
         let _ = handle.command(Command::AddSession { config });

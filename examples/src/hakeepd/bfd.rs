@@ -54,7 +54,10 @@ impl Bfd {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7);
-        let (driver, handle, mut events) = Driver::new(Engine::new(ha_core::rng::seeded(seed)), io);
+        let mut engine = Engine::new(ha_core::rng::seeded(seed));
+        // Keep transmit gaps within the interval despite tokio's millisecond rounding.
+        engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
+        let (driver, handle, mut events) = Driver::new(engine, io);
         let mut ids = BTreeMap::new();
         let mut by_id = BTreeMap::new();
         for s in &sessions {
