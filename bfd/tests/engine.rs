@@ -351,6 +351,20 @@ fn rfc5880_6_8_3_poll_final_timer_change() {
     assert!(p.changes(1).iter().all(|(_, c)| c.to != State::Down));
 }
 
+/// The shortest and longest gap between node 0's periodic packets (not Finals) from its
+/// `n0`th packet on, as fractions of [`FAST`].
+fn interval_range(p: &Pair, n0: usize) -> (f64, f64) {
+    let periodic: Vec<Instant> = p.nodes[0].sent[n0..]
+        .iter()
+        .filter(|(_, _, k)| !k.final_bit)
+        .map(|(t, _, _)| *t)
+        .collect();
+    periodic
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() / FAST.as_secs_f64())
+        .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r), hi.max(r)))
+}
+
 /// RFC 5880 section 6.8.7: the transmit interval is jittered to 75–100 % of the
 /// negotiated one, and no false Down occurs over a long run.
 #[test]
@@ -368,18 +382,8 @@ fn rfc5880_6_8_7_jitter_and_no_false_down() {
                 .all(|(t, c)| *t < start || c.to == State::Up),
             "false down with detect mult {mult}"
         );
-        let periodic: Vec<Instant> = p.nodes[0].sent[n0..]
-            .iter()
-            .filter(|(_, _, k)| !k.final_bit)
-            .map(|(t, _, _)| *t)
-            .collect();
+        let (lo, hi) = interval_range(&p, n0);
         let max = if mult == 1 { 0.90 } else { 1.0 };
-        let (mut lo, mut hi) = (f64::MAX, 0f64);
-        for w in periodic.windows(2) {
-            let r = (w[1] - w[0]).as_secs_f64() / FAST.as_secs_f64();
-            lo = lo.min(r);
-            hi = hi.max(r);
-        }
         assert!(
             lo >= 0.75 - 1e-9 && hi <= max + 1e-9,
             "mult {mult}: {lo}..{hi}"
@@ -405,17 +409,7 @@ fn timer_slack_lowers_the_top_of_the_jitter_range() {
         p.up();
         let n0 = p.nodes[0].sent.len();
         p.run_for(Duration::from_secs(60));
-        let periodic: Vec<Instant> = p.nodes[0].sent[n0..]
-            .iter()
-            .filter(|(_, _, k)| !k.final_bit)
-            .map(|(t, _, _)| *t)
-            .collect();
-        let (mut lo, mut hi) = (f64::MAX, 0f64);
-        for w in periodic.windows(2) {
-            let r = (w[1] - w[0]).as_secs_f64() / FAST.as_secs_f64();
-            lo = lo.min(r);
-            hi = hi.max(r);
-        }
+        let (lo, hi) = interval_range(&p, n0);
         assert!(
             lo >= 0.75 - 1e-9 && hi <= expect_hi + 1e-9,
             "slack {slack_ms} ms: {lo}..{hi}"
