@@ -615,10 +615,36 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The most lines one source line may expand to through `~SEQ`, nested ones included.
+const MAX_SEQ_LINES: usize = 100_000;
+
 /// Expands `~SEQ(VAR, START, [STEP,] END)` anywhere in a line.
 fn expand_seq(line: &str, span: &impl Fn(u32) -> Span) -> Result<Vec<String>, ParseError> {
+    let mut out = Vec::new();
+    let mut budget = MAX_SEQ_LINES;
+    expand_seq_into(line, span, &mut out, &mut budget)?;
+    Ok(out)
+}
+
+/// Appends the expansion of `line` to `out`. Every finished line costs one unit of
+/// `budget`, charged as it is produced, so nested sequences cannot multiply into
+/// millions of intermediate lines before the limit is noticed.
+fn expand_seq_into(
+    line: &str,
+    span: &impl Fn(u32) -> Span,
+    out: &mut Vec<String>,
+    budget: &mut usize,
+) -> Result<(), ParseError> {
     let Some(pos) = line.find("~SEQ(") else {
-        return Ok(vec![line.to_string()]);
+        if *budget == 0 {
+            return Err(ParseError {
+                span: span(1),
+                kind: ErrorKind::TooLarge(MAX_SEQ_LINES),
+            });
+        }
+        *budget -= 1;
+        out.push(line.to_string());
+        return Ok(());
     };
     let err = |msg: &str| ParseError {
         span: span(pos as u32 + 1),
@@ -646,28 +672,21 @@ fn expand_seq(line: &str, span: &impl Fn(u32) -> Span) -> Result<Vec<String>, Pa
     if step == 0 || (step > 0 && start > stop) || (step < 0 && start < stop) {
         return Err(err("the sequence never reaches its end"));
     }
-    let count = (stop - start) / step + 1;
-    if count > 100_000 {
+    // i128: the distance between two i64 bounds does not fit an i64.
+    let count = (i128::from(stop) - i128::from(start)) / i128::from(step) + 1;
+    if count > MAX_SEQ_LINES as i128 {
         return Err(err("more than 100000 repetitions"));
     }
     let template = format!("{}{}", &line[..pos], &line[end + 1..]);
-    let mut out = Vec::with_capacity(count as usize);
-    let mut v = start;
-    for _ in 0..count {
-        let value = v.to_string();
+    for k in 0..count {
+        // Within [start, stop] by construction, so it fits an i64.
+        let value = (i128::from(start) + k * i128::from(step)).to_string();
         let expanded = template
             .replace(&format!("${{{var}}}"), &value)
             .replace(&format!("${var}"), &value);
-        out.extend(expand_seq(&expanded, span)?);
-        if out.len() > 100_000 {
-            return Err(ParseError {
-                span: span(pos as u32 + 1),
-                kind: ErrorKind::TooLarge(100_000),
-            });
-        }
-        v += step;
+        expand_seq_into(&expanded, span, out, budget)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Resolves `.` and `..` lexically, so spans and in-memory sources see clean paths.
@@ -1040,6 +1059,20 @@ mod tests {
             (e.span.line, e.span.col),
             (3, 2 * MAX_BLOCK_DEPTH as u32 + 2)
         );
+    }
+
+    #[test]
+    fn nested_sequences_are_bounded_and_extreme_bounds_do_not_overflow() {
+        // 400 × 400 × 400 lines would be 64 million: refused, and quickly.
+        let started = std::time::Instant::now();
+        let text = "a ~SEQ(i,1,400) ~SEQ(j,1,400) ~SEQ(k,1,400) $i$j$k\n";
+        assert_eq!(err(text).kind, ErrorKind::TooLarge(MAX_SEQ_LINES));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let e = err("a ~SEQ(i,-9223372036854775808,9223372036854775807)\n");
+        assert!(matches!(e.kind, ErrorKind::Seq(_)), "{e:?}");
+        let nodes = parse("a ~SEQ(i,9223372036854775806,9223372036854775807) $i\n");
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].args, vec!["9223372036854775807"]);
     }
 
     #[test]
