@@ -618,11 +618,15 @@ fn valid_name(name: &str) -> bool {
 /// The most lines one source line may expand to through `~SEQ`, nested ones included.
 const MAX_SEQ_LINES: usize = 100_000;
 
+/// The most `~SEQ` one line may hold: each is a level of recursion, and a line of a
+/// million one-step sequences must be an error, not a stack overflow.
+const MAX_SEQ_NESTING: usize = 16;
+
 /// Expands `~SEQ(VAR, START, [STEP,] END)` anywhere in a line.
 fn expand_seq(line: &str, span: &impl Fn(u32) -> Span) -> Result<Vec<String>, ParseError> {
     let mut out = Vec::new();
     let mut budget = MAX_SEQ_LINES;
-    expand_seq_into(line, span, &mut out, &mut budget)?;
+    expand_seq_into(line, span, &mut out, &mut budget, 0)?;
     Ok(out)
 }
 
@@ -634,6 +638,7 @@ fn expand_seq_into(
     span: &impl Fn(u32) -> Span,
     out: &mut Vec<String>,
     budget: &mut usize,
+    nesting: usize,
 ) -> Result<(), ParseError> {
     let Some(pos) = line.find("~SEQ(") else {
         if *budget == 0 {
@@ -650,6 +655,9 @@ fn expand_seq_into(
         span: span(pos as u32 + 1),
         kind: ErrorKind::Seq(msg.to_string()),
     };
+    if nesting >= MAX_SEQ_NESTING {
+        return Err(err("more than 16 ~SEQ in one line"));
+    }
     let args_start = pos + "~SEQ(".len();
     let end = line[args_start..]
         .find(')')
@@ -684,7 +692,7 @@ fn expand_seq_into(
         let expanded = template
             .replace(&format!("${{{var}}}"), &value)
             .replace(&format!("${var}"), &value);
-        expand_seq_into(&expanded, span, out, budget)?;
+        expand_seq_into(&expanded, span, out, budget, nesting + 1)?;
     }
     Ok(())
 }
@@ -1070,6 +1078,8 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let e = err("a ~SEQ(i,-9223372036854775808,9223372036854775807)\n");
         assert!(matches!(e.kind, ErrorKind::Seq(_)), "{e:?}");
+        let many = format!("a {}\n", "~SEQ(i,1,1)".repeat(100_000));
+        assert!(matches!(err(&many).kind, ErrorKind::Seq(_)));
         let nodes = parse("a ~SEQ(i,9223372036854775806,9223372036854775807) $i\n");
         assert_eq!(nodes.len(), 2);
         assert_eq!(nodes[1].args, vec!["9223372036854775807"]);
