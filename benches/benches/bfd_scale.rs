@@ -184,12 +184,22 @@ impl GapHistogram {
     }
 }
 
-/// Records, per UDP source port, the gaps between consecutive sends.
+/// Records, per UDP source port, the gaps between consecutive sends, and when datagrams
+/// were received (all sessions share one receiving socket, so a quiet spell there is
+/// the engine's view of a peer that went silent).
 struct Recorder<Io> {
     inner: Io,
     last: HashMap<u16, Instant>,
     gaps: Arc<Mutex<GapHistogram>>,
     recording: Arc<AtomicBool>,
+    received: Arc<Mutex<ReceiveLog>>,
+}
+
+/// When the engine last received a datagram, and the longest quiet spell while recording.
+#[derive(Default)]
+struct ReceiveLog {
+    last: Option<Instant>,
+    longest_gap: Duration,
 }
 
 impl<Io: PacketIo> PacketIo for Recorder<Io> {
@@ -197,7 +207,18 @@ impl<Io: PacketIo> PacketIo for Recorder<Io> {
         &mut self,
         buf: &mut [u8],
     ) -> impl std::future::Future<Output = io::Result<(usize, RecvMeta)>> + Send {
-        self.inner.recv(buf)
+        let (inner, received, recording) = (&mut self.inner, &self.received, &self.recording);
+        async move {
+            let got = inner.recv(buf).await;
+            let now = Instant::now();
+            if let Ok(mut log) = received.lock() {
+                if let Some(prev) = log.last.filter(|_| recording.load(Ordering::Relaxed)) {
+                    log.longest_gap = log.longest_gap.max(now - prev);
+                }
+                log.last = Some(now);
+            }
+            got
+        }
     }
 
     async fn send(&mut self, transmit: &Transmit, payload: &[u8]) -> io::Result<()> {
@@ -211,6 +232,16 @@ impl<Io: PacketIo> PacketIo for Recorder<Io> {
             }
         }
         self.inner.send(transmit, payload).await
+    }
+}
+
+/// With `BFD_SCALE_FTRACE=1`, marks `why` in the kernel's trace and stops tracing, so the
+/// ring buffer (set up by the caller, in overwrite mode) ends with the moments before a
+/// false Down.
+fn stop_kernel_trace(why: &str) {
+    if std::env::var_os("BFD_SCALE_FTRACE").is_some() {
+        let _ = std::fs::write("/sys/kernel/tracing/trace_marker", why);
+        let _ = std::fs::write("/sys/kernel/tracing/tracing_on", "0");
     }
 }
 
@@ -256,6 +287,8 @@ struct Report {
     rcvbuf_drops: u64,
     /// Packets the driver could not send (the socket refused them).
     send_failures: u64,
+    /// The longest time between two datagrams received during the measurement.
+    longest_receive_gap: Duration,
 }
 
 /// When an engine thread's measurement starts and ends, for the peer's figures to cover
@@ -300,11 +333,13 @@ fn spawn_engine(
             };
             let gaps = Arc::new(Mutex::new(GapHistogram::default()));
             let recording = Arc::new(AtomicBool::new(false));
+            let received = Arc::new(Mutex::new(ReceiveLog::default()));
             let io = Recorder {
                 inner: UdpIo::open(&listen).expect("sockets"),
                 last: HashMap::new(),
                 gaps: gaps.clone(),
                 recording: recording.clone(),
+                received: received.clone(),
             };
             let mut engine = Engine::new(ha_core::rng::seeded(seed));
             engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
@@ -349,6 +384,9 @@ fn spawn_engine(
                     None => break,
                 }
             }
+            if settle_downs > 0 {
+                println!("  {ns}: {settle_downs} Downs in the second after all were Up");
+            }
             recording.store(true, Ordering::Relaxed);
             if let Some(w) = &window {
                 let _ = w.marks.send(());
@@ -364,14 +402,22 @@ fn spawn_engine(
                 tokio::select! {
                     ev = events.recv() => match ev {
                         Some(DriverEvent::Endpoint(Event::StateChanged(c))) if c.from == State::Up => {
-                            if false_downs == 0 {
-                                println!(
-                                    "  first false Down in {ns}: {} {:?} (peer {}) {:?} into the run",
+                            if false_downs == settle_downs {
+                                let quiet = received
+                                    .lock()
+                                    .ok()
+                                    .and_then(|log| log.last)
+                                    .map(|last| last.elapsed());
+                                let line = format!(
+                                    "first false Down in {ns}: {} {:?} (peer {}) {:?} into the \
+                                     run; last datagram received {quiet:?} before",
                                     c.session,
                                     c.diagnostic,
                                     c.remote_state,
                                     secs.saturating_sub(until - tokio::time::Instant::now())
                                 );
+                                stop_kernel_trace(&line);
+                                println!("  {line}");
                             }
                             false_downs += 1;
                         }
@@ -402,7 +448,9 @@ fn spawn_engine(
             handle.stop().await;
             let _ = task.await;
             let gaps = std::mem::take(&mut *gaps.lock().unwrap());
+            let longest_receive_gap = received.lock().map(|log| log.longest_gap).unwrap_or_default();
             Report {
+                longest_receive_gap,
                 up_after,
                 false_downs,
                 cpu,
@@ -422,7 +470,8 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         "{label}: {n} sessions at 10 ms x 3 for {secs:?}: all Up after {:?}; false Downs {}; \
          CPU {:.1} % of one core ({:.0} sessions per core at this rate); tx gaps: p50 {:?} \
          p99 {:?} p99.99 {:?} max {:?} over {} gaps; timers late by 5 ms or more {} times, \
-         at most {:?}; {} datagrams dropped for a full receive buffer; {} sends failed",
+         at most {:?}; {} datagrams dropped for a full receive buffer; {} sends failed; \
+         longest receive gap {:?}",
         r.up_after,
         r.false_downs,
         share * 100.0,
@@ -440,6 +489,7 @@ fn print(label: &str, n: usize, secs: Duration, r: &Report) {
         r.late_max,
         r.rcvbuf_drops,
         r.send_failures,
+        r.longest_receive_gap,
     );
 }
 

@@ -21,6 +21,12 @@
 //! time. At most [`RECV_BURST`] are taken before the deadlines fire, so a flood of packets
 //! cannot hold timers back.
 //!
+//! Each pass fires only the deadlines due when it began. Deadlines that come due while the
+//! endpoint works wait for the next pass, after the packets that arrived meanwhile, so an
+//! endpoint that runs near a core's capacity (thousands of BFD sessions) alternates between
+//! its timers and its socket instead of catching up on timers alone while its peers'
+//! packets queue.
+//!
 //! The driver spawns nothing: [`Driver::run`] is a future the application awaits or spawns
 //! itself. Commands go in through a cloneable [`DriverHandle`]; events come out, in order,
 //! through an [`EventStream`]. The driver compares the clock with the endpoint's deadline
@@ -336,6 +342,12 @@ where
                     now = self.clock.now();
                 }
             }
+            // Fire what is due at `now`, and no more: deadlines that come due while these
+            // are handled wait for the next pass, after the packets that arrived
+            // meanwhile. Rereading the clock here would let a busy endpoint (thousands of
+            // BFD sessions near a core's capacity) stay in this loop for tens of
+            // milliseconds without receiving, and its detection timers would expire with
+            // the peers' packets queued on the socket.
             while let Some(deadline) = self.endpoint.poll_timeout().filter(|d| *d <= now) {
                 let late = now - deadline;
                 if late > Duration::from_millis(1) {
@@ -348,7 +360,6 @@ where
                     // for the clock to advance at least once.
                     break;
                 }
-                now = self.clock.now();
             }
             let deadline = self.endpoint.poll_timeout();
             if self.precise {
@@ -609,6 +620,53 @@ mod tests {
         }
     }
 
+    /// One watchdog session plus work that comes due faster than it can be done: from
+    /// 10 ms on, a tick every 100 µs, 1,500 of them, each taking 120 µs of CPU. Like a
+    /// BFD engine with more sessions than the core keeps up with for a while.
+    struct Overloaded {
+        watchdogs: Watchdogs,
+        next_tick: Option<Instant>,
+        ticks_left: u32,
+    }
+
+    impl Endpoint for Overloaded {
+        type Command = ();
+        type Event = ();
+
+        fn handle_packet(&mut self, now: Instant, meta: &RecvMeta, payload: &[u8]) {
+            self.watchdogs.handle_packet(now, meta, payload);
+        }
+
+        fn handle_command(&mut self, _now: Instant, _command: ()) {}
+
+        fn handle_timeout(&mut self, now: Instant) {
+            self.watchdogs.handle_timeout(now);
+            while let Some(tick) = self.next_tick.filter(|t| *t <= now) {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_micros(120) {
+                    std::hint::spin_loop();
+                }
+                self.ticks_left -= 1;
+                self.next_tick = (self.ticks_left > 0).then(|| tick + Duration::from_micros(100));
+            }
+        }
+
+        fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<Transmit> {
+            None
+        }
+
+        fn poll_event(&mut self) -> Option<()> {
+            None
+        }
+
+        fn poll_timeout(&self) -> Option<Instant> {
+            [self.watchdogs.poll_timeout(), self.next_tick]
+                .into_iter()
+                .flatten()
+                .min()
+        }
+    }
+
     fn pair() -> (MemoryIo, MemoryIo) {
         memory_pair(
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
@@ -700,5 +758,37 @@ mod tests {
                 .iter()
                 .all(|s| !matches!(s, Seen::Down { session: 0, .. }))
         );
+    }
+
+    /// Timers that come due faster than they can be handled must not keep the driver from
+    /// its socket: it fires what is due when it looks, then takes the packets that came
+    /// meanwhile, and only then looks again. Before, it kept firing whatever had come due
+    /// in the meantime, so for as long as the overload lasted (here 180 ms of work in
+    /// 150 ms) it never received, and a peer that sent every 5 ms went Down. Runs in real
+    /// time: the overload is CPU time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overdue_timers_do_not_starve_the_receive_path() {
+        let (io, mut peer) = pair();
+        let endpoint = Overloaded {
+            watchdogs: Watchdogs::new(1, Duration::from_millis(100)),
+            next_tick: Some(Instant::from_millis(10)),
+            ticks_left: 1_500,
+        };
+        let (driver, handle, _events) = Driver::with_clock(endpoint, io, Clock::new());
+        let task = tokio::spawn(driver.run());
+        for _ in 0..60 {
+            send_for(&mut peer, 0).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        handle.stop().await;
+        let endpoint = task.await.unwrap().unwrap();
+        assert_eq!(endpoint.ticks_left, 0, "the work was done");
+        let downs: Vec<_> = endpoint
+            .watchdogs
+            .journal
+            .iter()
+            .filter(|s| matches!(s, Seen::Down { .. }))
+            .collect();
+        assert!(downs.is_empty(), "false Down: {downs:?}");
     }
 }
