@@ -12,7 +12,10 @@
 //!
 //! `BFD_SCALE_SESSIONS=100,1000` (default) and `BFD_SCALE_SECS=60` (default) choose the
 //! load; `BFD_SCALE_RCVBUF_MIB` sets each engine's socket receive buffer (default: the
-//! adapter's, `ha_bfd::linux::DEFAULT_RECEIVE_BUFFER`). Run with `cargo bench -p ha-benches --bench bfd_scale` as root.
+//! adapter's, `ha_bfd::linux::DEFAULT_RECEIVE_BUFFER`); `BFD_SCALE_TIMERS=tokio` runs the
+//! engines on tokio's timer wheel with a 1 ms slack instead of `ha_bfd::linux::driver`'s
+//! timerfd; `BFD_SCALE_COALESCE_US` sets that timerfd's coalescing window. Run with
+//! `cargo bench -p ha-benches --bench bfd_scale` as root.
 // criterion is not used here, but keep the bench crate's lint setting uniform.
 #![allow(missing_docs)]
 
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Command, Engine, Event, SessionConfig, SessionId, State};
-use ha_core::driver::{Driver, DriverEvent, PacketIo};
+use ha_core::driver::{DriverEvent, PacketIo, Timers};
 use ha_core::{RecvMeta, Transmit};
 
 const INTERVAL: Duration = Duration::from_millis(10);
@@ -341,9 +344,20 @@ fn spawn_engine(
                 recording: recording.clone(),
                 received: received.clone(),
             };
-            let mut engine = Engine::new(ha_core::rng::seeded(seed));
-            engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
-            let (driver, handle, mut events) = Driver::new(engine, io);
+            let engine = Engine::new(ha_core::rng::seeded(seed));
+            let (mut driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
+            if let Some(us) = std::env::var("BFD_SCALE_COALESCE_US").ok().and_then(|v| v.parse().ok()) {
+                let timers = Timers::TimerFd { coalesce: Duration::from_micros(us) };
+                driver.set_timers(timers).expect("timerfd");
+                driver.endpoint_mut().set_timer_slack(timers.expected_lateness());
+            }
+            if std::env::var("BFD_SCALE_TIMERS").is_ok_and(|t| t == "tokio") {
+                // As before the timerfd: tokio's timer wheel, a 1 ms slack.
+                driver.set_timers(Timers::Tokio).expect("tokio timers");
+                driver
+                    .endpoint_mut()
+                    .set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
+            }
             for config in sessions {
                 let _ = handle.command(Command::AddSession { config });
             }
@@ -544,6 +558,7 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     std::fs::write(lab.dir.join("bfdd.conf"), conf).unwrap();
     run(&["chown", "-R", "frr:frr", &d]);
     let log = File::create(lab.dir.join("bfdd.out")).unwrap();
+    // `ip netns exec` execs bfdd, so the child's pid is bfdd's.
     let child = Process::new("ip")
         .args(["netns", "exec", &lab.b, FRR_BFDD])
         .args([
@@ -574,7 +589,6 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     if !ready_rx.recv().unwrap_or(false) {
         println!("ours vs FRR, {n} sessions: not all sessions came Up within 60 s");
     }
-    // `ip netns exec` execs bfdd, so the child's pid is bfdd's.
     // Our side is Up once FRR is in Init; wait until FRR reports every peer up too.
     let start = Instant::now();
     loop {

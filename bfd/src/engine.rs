@@ -354,7 +354,10 @@ impl Engine {
     /// the top of the RFC range minus `slack` (never below 75 %), so a packet whose timer
     /// fires `slack` late still leaves within the interval. Zero, the default, draws
     /// from the whole range: right for a simulator or any runtime that fires on time.
-    /// Under the ha-core tokio driver, pass [`ha_core::driver::TIMER_GRANULARITY`].
+    /// Under the ha-core driver, pass its [`Timers::expected_lateness`]
+    /// (`crate::linux::driver` does).
+    ///
+    /// [`Timers::expected_lateness`]: ha_core::driver::Timers::expected_lateness
     ///
     /// ```
     /// use std::time::Duration;

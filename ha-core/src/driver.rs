@@ -27,6 +27,13 @@
 //! its timers and its socket instead of catching up on timers alone while its peers'
 //! packets queue.
 //!
+//! How the driver sleeps until a deadline is a choice ([`Timers`]): tokio's timer wheel
+//! by default (a millisecond granularity, so deadlines fire one to two milliseconds
+//! late, and tokio's paused test clock works), yielding for the last millisecond
+//! ([`Timers::Spin`], microseconds, for VRRP), or a Linux timerfd ([`Timers::TimerFd`],
+//! a fraction of a millisecond without polling, with deadlines that fall close together
+//! coalesced into one wake-up, for thousands of BFD sessions).
+//!
 //! The driver spawns nothing: [`Driver::run`] is a future the application awaits or spawns
 //! itself. Commands go in through a cloneable [`DriverHandle`]; events come out, in order,
 //! through an [`EventStream`]. The driver compares the clock with the endpoint's deadline
@@ -83,16 +90,88 @@ use tokio::sync::mpsc;
 
 use crate::{Cast, Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 
-/// How close to a deadline precise timers stop sleeping and start yielding (see
-/// [`Driver::set_precise_timers`]): tokio's timer wheel has a 1 ms granularity and rounds
-/// sleeps up.
+#[cfg(target_os = "linux")]
+mod timerfd;
+
+/// How close to a deadline [`Timers::Spin`] stops sleeping and starts yielding: tokio's
+/// timer wheel has a 1 ms granularity and rounds sleeps up.
 pub const PRECISE_MARGIN: Duration = Duration::from_millis(1);
 
-/// How late the driver fires a deadline, without precise timers, on a machine that runs
-/// it on time: tokio's timer wheel rounds every sleep up to the next millisecond. An
-/// endpoint with a hard upper bound on an interval can draw its deadlines this much
-/// earlier (BFD: `ha_bfd::Engine::set_timer_slack`).
+/// The granularity of tokio's timer wheel ([`Timers::Tokio`]): every sleep is rounded up
+/// to the next millisecond tick. (The driver then wakes up to two milliseconds late: see
+/// [`Timers::expected_lateness`].)
 pub const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
+
+/// How long after its deadline a Linux timerfd wakes the driver on a machine that runs
+/// it on time, with margin: tens of microseconds are typical, a few hundred the most seen
+/// on an idle machine (BENCHMARKS.md). Part of [`Timers::expected_lateness`].
+pub const TIMERFD_WAKE_LATENCY: Duration = Duration::from_micros(250);
+
+/// The coalescing window of [`Timers::precise_many`]: thousands of deadlines a second
+/// cost at most one wake-up per window. Each wake-up of a busy endpoint costs more than
+/// its deadlines' work (system calls, and the peer woken for each burst of packets), so
+/// the window trades CPU against how late deadlines may fire.
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(1);
+
+/// How the driver waits for the endpoint's next deadline ([`Driver::set_timers`]).
+///
+/// Whatever the choice, the driver compares the clock with the deadline itself, so a
+/// deadline is never fired early, and one fired late is fired with the real `now`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Timers {
+    /// tokio's timer wheel: one millisecond granularity, sleeps rounded up, so deadlines
+    /// fire one to two milliseconds late. Works under tokio's paused test clock. The
+    /// default.
+    #[default]
+    Tokio,
+    /// tokio's timer until [`PRECISE_MARGIN`] before the deadline, then yielding to the
+    /// runtime until it is reached: fires within microseconds, at the cost of up to a
+    /// millisecond of polling per deadline. For few deadlines specified tightly (VRRP's
+    /// Master_Down_Interval), not for thousands of BFD sessions. Needs a clock that
+    /// advances by itself (not tokio's paused test clock).
+    Spin,
+    /// A Linux timerfd (`CLOCK_MONOTONIC`): the kernel wakes the driver within tens of
+    /// microseconds of the deadline, without polling. Deadlines are fired no sooner than
+    /// `coalesce` after the previous pass that fired any, so deadlines that fall close
+    /// together (thousands of BFD sessions) share one wake-up, at most one per
+    /// `coalesce`, while a lone deadline fires on time. Linux only; needs a clock that
+    /// advances by itself.
+    TimerFd {
+        /// The shortest time between two passes that fire deadlines.
+        coalesce: Duration,
+    },
+}
+
+impl Timers {
+    /// A timerfd with the [`DEFAULT_COALESCE`] window: for endpoints with many deadlines
+    /// and hard upper bounds on their intervals (BFD).
+    pub const fn precise_many() -> Timers {
+        Timers::TimerFd {
+            coalesce: DEFAULT_COALESCE,
+        }
+    }
+
+    /// How late this choice fires a deadline on a machine that runs the driver on time.
+    /// An endpoint with a hard upper bound on an interval can draw its deadlines this much
+    /// earlier (BFD: `ha_bfd::Engine::set_timer_slack`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ha_core::driver::Timers;
+    /// assert_eq!(Timers::Tokio.expected_lateness(), Duration::from_millis(2));
+    /// assert_eq!(Timers::precise_many().expected_lateness(), Duration::from_micros(1250));
+    /// ```
+    pub fn expected_lateness(&self) -> Duration {
+        match self {
+            // The wheel rounds the deadline up to its next tick, and the runtime's park
+            // timeout is rounded up to a millisecond again: measured up to 2.1 ms late
+            // on an idle machine (median 1.15 ms).
+            Timers::Tokio => 2 * TIMER_GRANULARITY,
+            Timers::Spin => Duration::ZERO,
+            Timers::TimerFd { coalesce } => *coalesce + TIMERFD_WAKE_LATENCY,
+        }
+    }
+}
 
 /// The largest packet the driver receives.
 pub const MAX_PACKET: usize = 65_535;
@@ -189,6 +268,12 @@ pub enum DriverEvent<Ev> {
         #[serde(with = "duration_micros")]
         late: Duration,
     },
+    /// The [`Timers::TimerFd`] timer failed; the driver carries on with
+    /// [`Timers::Tokio`].
+    TimerFailed {
+        /// The OS error.
+        error: String,
+    },
 }
 
 mod duration_micros {
@@ -273,7 +358,11 @@ pub struct Driver<E: Endpoint, Io> {
     clock: Clock,
     control: mpsc::UnboundedReceiver<Control<E::Command>>,
     events: mpsc::UnboundedSender<DriverEvent<E::Event>>,
-    precise: bool,
+    timers: Timers,
+    /// The timer of [`Timers::TimerFd`].
+    timerfd: Option<PreciseTimer>,
+    /// When the last pass that fired deadlines began.
+    last_fired: Option<Instant>,
 }
 
 impl<E, Io> Driver<E, Io>
@@ -302,19 +391,90 @@ where
             clock,
             control: ctl_rx,
             events: ev_tx,
-            precise: false,
+            timers: Timers::Tokio,
+            timerfd: None,
+            last_fired: None,
         };
         (driver, DriverHandle { tx: ctl_tx }, ev_rx)
     }
 
-    /// Fires deadlines within microseconds instead of up to a millisecond late: the driver
-    /// sleeps until [`PRECISE_MARGIN`] before a deadline and yields to the runtime until
-    /// it is reached. Costs up to a millisecond of polling per deadline, so it suits
-    /// protocols with few deadlines whose timing is specified tightly (VRRP's
-    /// Master_Down_Interval), not thousands of BFD sessions. Off by default. Needs a
-    /// clock that advances by itself (not tokio's paused test clock).
+    /// [`Timers::Spin`] when `precise`, else [`Timers::Tokio`]: deadlines within
+    /// microseconds instead of up to two milliseconds late, for protocols with few
+    /// deadlines whose timing is specified tightly (VRRP's Master_Down_Interval).
     pub fn set_precise_timers(&mut self, precise: bool) {
-        self.precise = precise;
+        self.timers = if precise { Timers::Spin } else { Timers::Tokio };
+        self.timerfd = None;
+    }
+
+    /// Chooses how the driver waits for deadlines (default [`Timers::Tokio`]).
+    ///
+    /// [`Timers::TimerFd`] opens its timerfd here, so this must be called inside a tokio
+    /// runtime with I/O enabled; it fails if the timerfd cannot be created or registered,
+    /// and on systems other than Linux (`ErrorKind::Unsupported`). On failure the driver
+    /// keeps its previous choice.
+    ///
+    /// ```
+    /// # use ha_core::{Endpoint, Instant, RecvMeta, Transmit};
+    /// # struct Quiet;
+    /// # impl Endpoint for Quiet {
+    /// #     type Command = ();
+    /// #     type Event = ();
+    /// #     fn handle_packet(&mut self, _: Instant, _: &RecvMeta, _: &[u8]) {}
+    /// #     fn handle_command(&mut self, _: Instant, _: ()) {}
+    /// #     fn handle_timeout(&mut self, _: Instant) {}
+    /// #     fn poll_transmit(&mut self, _: Instant, _: &mut Vec<u8>) -> Option<Transmit> { None }
+    /// #     fn poll_event(&mut self) -> Option<()> { None }
+    /// #     fn poll_timeout(&self) -> Option<Instant> { None }
+    /// # }
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use ha_core::driver::{memory_pair, Driver, Timers};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (io, _peer) = memory_pair(
+    ///     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+    ///     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+    /// );
+    /// let (mut driver, _handle, _events) = Driver::new(Quiet, io);
+    /// driver.set_timers(Timers::precise_many())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_timers(&mut self, timers: Timers) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            self.timerfd = match timers {
+                Timers::TimerFd { .. } => Some(PreciseTimer::new()?),
+                _ => None,
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            if matches!(timers, Timers::TimerFd { .. }) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "timerfd timers need Linux",
+                ));
+            }
+            self.timerfd = None;
+        }
+        self.timers = timers;
+        Ok(())
+    }
+
+    /// How the driver waits for deadlines.
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// The endpoint, to inspect before [`Driver::run`].
+    pub fn endpoint(&self) -> &E {
+        &self.endpoint
+    }
+
+    /// The endpoint, to configure before [`Driver::run`] (e.g. to match the
+    /// [`Timers`] chosen).
+    pub fn endpoint_mut(&mut self) -> &mut E {
+        &mut self.endpoint
     }
 
     /// The clock this driver reads.
@@ -354,6 +514,7 @@ where
                     let _ = self.events.send(DriverEvent::LateTimer { late });
                 }
                 self.endpoint.handle_timeout(now);
+                self.last_fired = Some(now);
                 self.flush(&mut tx_buf).await;
                 if self.endpoint.poll_timeout() == Some(deadline) {
                     // The endpoint did not move its deadline: avoid a hot loop by waiting
@@ -362,7 +523,8 @@ where
                 }
             }
             let deadline = self.endpoint.poll_timeout();
-            if self.precise {
+            let spin = self.timers == Timers::Spin;
+            if spin {
                 if let Some(d) = deadline.filter(|d| *d > now && *d - now <= PRECISE_MARGIN) {
                     while self.clock.now() < d {
                         tokio::task::yield_now().await;
@@ -371,8 +533,8 @@ where
                 }
             }
             let sleep_until = match deadline {
-                Some(d) if d > now && self.precise => self.clock.to_tokio(d - PRECISE_MARGIN),
-                Some(d) if d > now => self.clock.to_tokio(d),
+                Some(d) if d > now && spin => self.clock.to_tokio(d - PRECISE_MARGIN),
+                Some(d) if d > now => self.clock.to_tokio(self.wake_time(d)),
                 Some(_) => tokio::time::Instant::now() + Duration::from_micros(100),
                 None => tokio::time::Instant::now() + Duration::from_secs(3600),
             };
@@ -393,10 +555,33 @@ where
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
-                () = tokio::time::sleep_until(sleep_until) => {}
+                slept = sleep(self.timerfd.as_mut(), sleep_until) => {
+                    if let Err(error) = slept {
+                        self.timer_failed(&error);
+                    }
+                }
             }
             self.flush(&mut tx_buf).await;
         }
+    }
+
+    /// When to wake for deadline `d`: `d` itself, or with [`Timers::TimerFd`], no sooner
+    /// than `coalesce` after the last pass that fired deadlines.
+    fn wake_time(&self, d: Instant) -> Instant {
+        match (self.timers, self.last_fired) {
+            (Timers::TimerFd { coalesce }, Some(last)) => d.max(last + coalesce),
+            _ => d,
+        }
+    }
+
+    /// The timerfd failed (it should not: only a broken descriptor can): fall back to
+    /// tokio's timers for the rest of the run, and say so.
+    fn timer_failed(&mut self, error: &io::Error) {
+        self.timerfd = None;
+        self.timers = Timers::Tokio;
+        let _ = self.events.send(DriverEvent::TimerFailed {
+            error: error.to_string(),
+        });
     }
 
     /// Hands the endpoint the packets that can be received without waiting, at most
@@ -468,6 +653,30 @@ where
         }
         while let Some(event) = self.endpoint.poll_event() {
             let _ = self.events.send(DriverEvent::Endpoint(event));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+use timerfd::TimerFd as PreciseTimer;
+
+/// Stands in for the timerfd where there is none: never constructed.
+#[cfg(not(target_os = "linux"))]
+enum NoTimerFd {}
+
+#[cfg(not(target_os = "linux"))]
+use NoTimerFd as PreciseTimer;
+
+/// Sleeps until `at` on the timerfd when there is one, else on tokio's timer.
+async fn sleep(timer: Option<&mut PreciseTimer>, at: tokio::time::Instant) -> io::Result<()> {
+    match timer {
+        #[cfg(target_os = "linux")]
+        Some(timer) => timer.sleep_until(at).await,
+        #[cfg(not(target_os = "linux"))]
+        Some(never) => match *never {},
+        None => {
+            tokio::time::sleep_until(at).await;
+            Ok(())
         }
     }
 }

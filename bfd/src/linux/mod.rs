@@ -44,13 +44,12 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ha_bfd::linux::{ListenConfig, UdpIo};
 //! use ha_bfd::{Command, Engine, SessionConfig, SessionId};
-//! use ha_core::driver::{Driver, DriverEvent};
+//! use ha_core::driver::DriverEvent;
 //!
 //! let io = UdpIo::open(&ListenConfig::default())?;
-//! let mut engine = Engine::new(ha_core::rng::seeded(1));
-//! // tokio rounds sleeps up to the millisecond: draw transmit times that much earlier.
-//! engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
-//! let (driver, handle, mut events) = Driver::new(engine, io);
+//! let engine = Engine::new(ha_core::rng::seeded(1));
+//! // A timerfd for the deadlines, and transmit times drawn to allow for its lateness.
+//! let (driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
 //! tokio::spawn(driver.run());
 //! let config = SessionConfig::single_hop(
 //!     SessionId(1),
@@ -69,6 +68,39 @@
 #[allow(unsafe_code)]
 mod sys;
 
+/// A driver for `engine` over `io` (a [`UdpIo`], or a wrapper around one), with the
+/// timers BFD needs: a timerfd ([`Timers::precise_many`]), which fires within a fraction
+/// of a millisecond where tokio's timer wheel fires one to two milliseconds late, and the
+/// engine's [timer slack](Engine::set_timer_slack) set to match, so that transmit gaps
+/// stay within the interval. Falls back to tokio's timers (with a slack to match) where
+/// the timerfd cannot be had. Call inside a tokio runtime with I/O enabled.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use ha_bfd::linux::{driver, ListenConfig, UdpIo};
+/// use ha_core::driver::Timers;
+///
+/// let io = UdpIo::open(&ListenConfig::default())?;
+/// let (driver, handle, events) = driver(ha_bfd::Engine::new(ha_core::rng::seeded(1)), io);
+/// assert_eq!(driver.timers(), Timers::precise_many());
+/// # Ok(()) }
+/// ```
+pub fn driver<Io: PacketIo>(
+    engine: Engine,
+    io: Io,
+) -> (
+    Driver<Engine, Io>,
+    DriverHandle<crate::Command>,
+    EventStream<crate::Event>,
+) {
+    let (mut driver, handle, events) = Driver::new(engine, io);
+    // On failure the driver keeps tokio's timers; the slack follows whichever is in use.
+    let _ = driver.set_timers(Timers::precise_many());
+    let slack = driver.timers().expected_lateness();
+    driver.endpoint_mut().set_timer_slack(slack);
+    (driver, handle, events)
+}
+
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
@@ -76,7 +108,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsFd;
 use std::task::Poll;
 
-use ha_core::driver::PacketIo;
+use ha_core::driver::{Driver, DriverHandle, EventStream, PacketIo, Timers};
 use ha_core::{Cast, IfIndex, RecvMeta, Transmit};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
@@ -86,7 +118,6 @@ use tokio::net::UdpSocket;
 use crate::packet::{MULTIHOP_PORT, SINGLE_HOP_PORT};
 use crate::session::TTL_SECURITY;
 
-#[cfg(doc)]
 use crate::Engine;
 
 /// An error from the kernel while setting up or using BFD sockets.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Command as BfdCommand, Engine, Event, SessionConfig, SessionId, State};
-use ha_core::driver::{Driver, DriverEvent};
+use ha_core::driver::DriverEvent;
 
 /// True when running as root; otherwise prints why the test is skipped.
 pub fn root_or_skip(test: &str) -> bool {
@@ -384,9 +384,8 @@ impl OurBfd {
                             return;
                         }
                     };
-                    let mut engine = Engine::new(ha_core::rng::seeded(seed));
-                    engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
-                    let (driver, handle, mut events) = Driver::new(engine, io);
+                    let engine = Engine::new(ha_core::rng::seeded(seed));
+                    let (driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
                     for config in sessions {
                         let _ = handle.command(BfdCommand::AddSession { config });
                     }
@@ -405,6 +404,9 @@ impl OurBfd {
                                 }
                                 DriverEvent::RecvFailed { error } => {
                                     eprintln!("recv failed: {error}");
+                                }
+                                DriverEvent::TimerFailed { error } => {
+                                    eprintln!("timerfd failed: {error}");
                                 }
                                 DriverEvent::LateTimer { .. } => {}
                             }

@@ -39,7 +39,7 @@ use ha_bfd::auth::{AuthKey, AuthType, KeyRing};
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Command, Engine, Event, Hop, SessionConfig, SessionId};
 use ha_core::IfIndex;
-use ha_core::driver::{Driver, DriverEvent};
+use ha_core::driver::DriverEvent;
 use serde::Deserialize;
 use tracing::{debug, error, info, warn};
 
@@ -271,10 +271,9 @@ async fn run(listen: ListenConfig, sessions: Vec<SessionConfig>) -> ExitCode {
         }
     };
     info!(listening = ?io.local_addrs(), "sockets open");
-    let mut engine = Engine::new(ha_core::rng::seeded(seed()));
-    // Keep transmit gaps within the interval despite tokio's millisecond rounding.
-    engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
-    let (driver, handle, mut events) = Driver::new(engine, io);
+    let engine = Engine::new(ha_core::rng::seeded(seed()));
+    let (driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
+    info!(timers = ?driver.timers(), "timers");
     let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
     for config in sessions {
         let _ = handle.command(Command::AddSession { config });
@@ -352,6 +351,9 @@ fn log_event(event: DriverEvent<Event>) {
             warn!(?late, "timer fired late");
         }
         DriverEvent::LateTimer { late } => debug!(?late, "timer fired late"),
+        DriverEvent::TimerFailed { error } => {
+            warn!(%error, "precise timer failed, falling back to tokio's");
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ha_bfd::keepalived::KeepalivedBfd;
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Command, Engine, Event, Hop, SessionId, State};
-use ha_core::driver::{Driver, DriverEvent, DriverHandle};
+use ha_core::driver::{DriverEvent, DriverHandle};
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
@@ -54,10 +54,8 @@ impl Bfd {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7);
-        let mut engine = Engine::new(ha_core::rng::seeded(seed));
-        // Keep transmit gaps within the interval despite tokio's millisecond rounding.
-        engine.set_timer_slack(ha_core::driver::TIMER_GRANULARITY);
-        let (driver, handle, mut events) = Driver::new(engine, io);
+        let engine = Engine::new(ha_core::rng::seeded(seed));
+        let (driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
         let mut ids = BTreeMap::new();
         let mut by_id = BTreeMap::new();
         for s in &sessions {

@@ -525,6 +525,7 @@ impl Instance {
                     }
                     DriverEvent::RecvFailed { error } => DriverEvent::RecvFailed { error },
                     DriverEvent::LateTimer { late } => DriverEvent::LateTimer { late },
+                    DriverEvent::TimerFailed { error } => DriverEvent::TimerFailed { error },
                 };
                 if apply_tx.send(event).is_err() {
                     break;
@@ -933,6 +934,13 @@ impl Applier<'_> {
                 let _ = self
                     .observer
                     .send(InstanceEvent::Driver(DriverEvent::LateTimer { late }));
+                return;
+            }
+            DriverEvent::TimerFailed { error } => {
+                warn!(instance = %self.name, %error, "precise timer failed, falling back to tokio's");
+                let _ = self
+                    .observer
+                    .send(InstanceEvent::Driver(DriverEvent::TimerFailed { error }));
                 return;
             }
         };
