@@ -14,7 +14,8 @@
 //! load; `BFD_SCALE_RCVBUF_MIB` sets each engine's socket receive buffer (default: the
 //! adapter's, `ha_bfd::linux::DEFAULT_RECEIVE_BUFFER`); `BFD_SCALE_TIMERS=tokio` runs the
 //! engines on tokio's timer wheel with a 1 ms slack instead of `ha_bfd::linux::driver`'s
-//! timerfd; `BFD_SCALE_COALESCE_US` sets that timerfd's coalescing window. Run with
+//! timerfd; `BFD_SCALE_COALESCE_US` sets that timerfd's coalescing window;
+//! `BFD_SCALE_RT_PRIORITY=N` runs both sides under `SCHED_RR` at priority N. Run with
 //! `cargo bench -p ha-benches --bench bfd_scale` as root.
 // criterion is not used here, but keep the bench crate's lint setting uniform.
 #![allow(missing_docs)]
@@ -41,6 +42,18 @@ const FRR_BFDD: &str = "/usr/lib/frr/bfdd";
 /// The MAC addresses of the veth ends in namespaces a and b (locally administered).
 const MAC_A: &str = "02:00:5e:97:00:0a";
 const MAC_B: &str = "02:00:5e:97:00:0b";
+
+/// `BFD_SCALE_RT_PRIORITY`: run each engine (and FRR's bfdd) under `SCHED_RR` at this
+/// priority, as `bfd_rt_priority` / `bfdd --rt-priority` do.
+fn realtime_priority() -> Option<ha_bfd::scheduling::RealtimePriority> {
+    let v = std::env::var("BFD_SCALE_RT_PRIORITY").ok()?;
+    let p = v
+        .parse()
+        .ok()
+        .and_then(ha_bfd::scheduling::RealtimePriority::new);
+    assert!(p.is_some(), "BFD_SCALE_RT_PRIORITY={v}: expected 1-99");
+    p
+}
 
 /// Each engine's receive buffer: `BFD_SCALE_RCVBUF_MIB`, else the adapter's default.
 fn receive_buffer() -> usize {
@@ -316,6 +329,13 @@ fn spawn_engine(
     window: Option<Window>,
 ) -> thread::JoinHandle<Report> {
     thread::spawn(move || {
+        if let Some(realtime) = realtime_priority() {
+            let scheduling = ha_bfd::scheduling::Scheduling {
+                realtime: Some(realtime),
+                ..Default::default()
+            };
+            ha_bfd::linux::apply_scheduling(&scheduling).expect("SCHED_RR");
+        }
         let file = File::open(format!("/run/netns/{ns}")).expect("netns");
         rustix::thread::move_into_link_name_space(
             file.as_fd(),
@@ -558,8 +578,16 @@ fn ours_vs_frr(n: usize, secs: Duration) {
     std::fs::write(lab.dir.join("bfdd.conf"), conf).unwrap();
     run(&["chown", "-R", "frr:frr", &d]);
     let log = File::create(lab.dir.join("bfdd.out")).unwrap();
-    // `ip netns exec` execs bfdd, so the child's pid is bfdd's.
-    let child = Process::new("ip")
+    // `chrt` and `ip netns exec` exec bfdd, so the child's pid is bfdd's.
+    let mut command = match realtime_priority() {
+        Some(p) => {
+            let mut c = Process::new("chrt");
+            c.args(["-r", &p.get().to_string(), "ip"]);
+            c
+        }
+        None => Process::new("ip"),
+    };
+    let child = command
         .args(["netns", "exec", &lab.b, FRR_BFDD])
         .args([
             "-f",

@@ -54,6 +54,14 @@
 //!
 //! keepalived's defaults are kept (10 ms × 5), so a configuration behaves as it did.
 //!
+//! ## `global_defs`
+//!
+//! `bfd_rt_priority` N (1–99), `bfd_priority` N (-20–19) and `bfd_cpu_affinity` CPU…
+//! become [`KeepalivedBfd::scheduling`]: keepalived applies them to its BFD process, a
+//! daemon to the thread that runs the engine (`linux::apply_scheduling`). `bfd_no_swap`,
+//! `bfd_rlimit_rttime` and `bfd_process_name` are accepted with a warning: they have no
+//! effect on a thread.
+//!
 //! ## TTL and multihop
 //!
 //! keepalived accepts a packet when `received TTL >= ttl - max_hops`. That minimum
@@ -95,9 +103,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ha_core::conf::{Config, Node, Span};
-use ha_core::track::TrackWeight;
+use ha_core::track::{TrackSpec, TrackWeight};
 use serde::Serialize;
 
+use crate::scheduling::{Nice, RealtimePriority, Scheduling};
 use crate::session::{Hop, SessionConfig, SessionId, TTL_SECURITY};
 
 /// keepalived's default `min_rx` and `min_tx`: 10 ms.
@@ -107,15 +116,10 @@ pub const DEFAULT_MULTIPLIER: u8 = 5;
 /// keepalived's default (and our only) `idle_tx`: one second.
 pub const DEFAULT_IDLE_TX: Duration = Duration::from_secs(1);
 
-/// The `global_defs` keys of keepalived's BFD process: accepted, without effect.
-const GLOBAL_BFD_KEYS: &[&str] = &[
-    "bfd_priority",
-    "bfd_no_swap",
-    "bfd_cpu_affinity",
-    "bfd_rt_priority",
-    "bfd_rlimit_rttime",
-    "bfd_process_name",
-];
+/// The `global_defs` keys of keepalived's BFD process that have no equivalent for a
+/// thread: accepted, without effect.
+const GLOBAL_BFD_KEYS_WITHOUT_EFFECT: &[&str] =
+    &["bfd_no_swap", "bfd_rlimit_rttime", "bfd_process_name"];
 
 /// Warnings and errors carry their `file:line:col` (shared by every crate's mapping).
 pub use ha_core::conf::{MapError, Warning};
@@ -153,6 +157,9 @@ impl BfdInstance {
 pub struct KeepalivedBfd {
     /// The instances, by name.
     pub instances: BTreeMap<String, BfdInstance>,
+    /// How the engine's thread is to be scheduled (`bfd_rt_priority`, `bfd_priority`,
+    /// `bfd_cpu_affinity` in `global_defs`).
+    pub scheduling: Scheduling,
     /// What was read but not acted upon.
     pub warnings: Vec<Warning>,
 }
@@ -163,6 +170,33 @@ impl KeepalivedBfd {
         let mut all: Vec<&BfdInstance> = self.instances.values().collect();
         all.sort_by_key(|i| i.session.id);
         all
+    }
+
+    /// Each instance's default tracking weight and `reverse`, by tracked-object name
+    /// (`bfd:NAME`), for the VRRP mapping (`ha_vrrp::keepalived::map_with_defaults`):
+    /// a `track_bfd` entry without a weight of its own takes its instance's.
+    ///
+    /// ```
+    /// use ha_core::conf::{parse_str, Options};
+    /// use ha_core::track::TrackWeight;
+    ///
+    /// let conf = parse_str("bfd_instance to_router {\n neighbor_ip 192.0.2.2\n weight -20 reverse\n}\n",
+    ///     &Options::default()).unwrap();
+    /// let defaults = ha_bfd::keepalived::map(&conf).unwrap().track_defaults();
+    /// let spec = defaults["bfd:to_router"];
+    /// assert_eq!((spec.weight, spec.reverse), (TrackWeight::new(-20).unwrap(), true));
+    /// ```
+    pub fn track_defaults(&self) -> BTreeMap<String, TrackSpec> {
+        self.instances
+            .values()
+            .map(|i| {
+                let spec = TrackSpec {
+                    weight: i.weight,
+                    reverse: i.reverse,
+                };
+                (i.track_object(), spec)
+            })
+            .collect()
     }
 }
 
@@ -176,16 +210,7 @@ pub fn map(conf: &Config) -> Result<KeepalivedBfd, MapError> {
         match node.keyword.as_str() {
             "global_defs" => {
                 for c in &node.children {
-                    if GLOBAL_BFD_KEYS.contains(&c.keyword.as_str()) {
-                        out.warnings.push(warn(
-                            c,
-                            format!(
-                                "{} is accepted but has no effect (the BFD engine runs \
-                                 inside the daemon, not in a process of its own)",
-                                c.keyword
-                            ),
-                        ));
-                    }
+                    global_key(c, &mut out.scheduling, &mut out.warnings)?;
                 }
             }
             "bfd_instance" => {
@@ -217,6 +242,59 @@ pub fn map(conf: &Config) -> Result<KeepalivedBfd, MapError> {
         }
     }
     Ok(out)
+}
+
+/// One `global_defs` line, if it is the BFD process's.
+fn global_key(
+    node: &Node,
+    scheduling: &mut Scheduling,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), MapError> {
+    match node.keyword.as_str() {
+        "bfd_rt_priority" => {
+            let v = one_arg(node, warnings)?;
+            scheduling.realtime = Some(
+                v.parse()
+                    .ok()
+                    .and_then(RealtimePriority::new)
+                    .ok_or_else(|| error(node, format!("bfd_rt_priority {v:?}: expected 1-99")))?,
+            );
+        }
+        "bfd_priority" => {
+            let v = one_arg(node, warnings)?;
+            scheduling.nice =
+                Some(v.parse().ok().and_then(Nice::new).ok_or_else(|| {
+                    error(node, format!("bfd_priority {v:?}: expected -20 to 19"))
+                })?);
+        }
+        "bfd_cpu_affinity" => {
+            no_block(node, warnings);
+            if node.args.is_empty() {
+                return Err(error(
+                    node,
+                    "bfd_cpu_affinity needs at least one CPU number",
+                ));
+            }
+            scheduling.cpu_affinity = node
+                .args
+                .iter()
+                .map(|a| {
+                    a.parse::<usize>().map_err(|_| {
+                        error(node, format!("bfd_cpu_affinity {a:?}: not a CPU number"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        key if GLOBAL_BFD_KEYS_WITHOUT_EFFECT.contains(&key) => warnings.push(warn(
+            node,
+            format!(
+                "{key} is accepted but has no effect (the BFD engine runs on a thread of \
+                 the daemon, not in a process of its own)"
+            ),
+        )),
+        _ => {}
+    }
+    Ok(())
 }
 
 fn error(node: &Node, message: impl Into<String>) -> MapError {
@@ -820,17 +898,49 @@ mod tests {
     }
 
     #[test]
-    fn global_defs_bfd_keys_warn_others_do_not() {
+    fn global_defs_bfd_scheduling_keys_are_mapped_process_keys_warn() {
         let out = map(&conf(
             "global_defs {\n router_id x\n bfd_rt_priority 50\n bfd_priority -5\n \
              bfd_no_swap\n bfd_cpu_affinity 0 1\n bfd_rlimit_rttime 10000\n \
              bfd_process_name b\n vrrp_version 3\n}\nvrrp_instance V { }\n",
         ))
         .unwrap();
-        assert_eq!(out.warnings.len(), 6);
+        assert_eq!(
+            out.scheduling,
+            Scheduling {
+                realtime: RealtimePriority::new(50),
+                nice: Nice::new(-5),
+                cpu_affinity: vec![0, 1],
+            }
+        );
+        let lines: Vec<_> = out.warnings.iter().map(|w| w.span.line).collect();
+        assert_eq!(lines, [5, 7, 8]);
         assert!(out.warnings.iter().all(|w| w.message.contains("no effect")));
-        assert_eq!(out.warnings[0].span.line, 3);
         assert!(out.instances.is_empty());
+        assert!(
+            map(&conf("global_defs {\n router_id x\n}\n"))
+                .unwrap()
+                .scheduling
+                .is_default()
+        );
+    }
+
+    #[test]
+    fn global_defs_bfd_scheduling_values_out_of_range_are_located_errors() {
+        for (line, expected) in [
+            ("bfd_rt_priority 0", "expected 1-99"),
+            ("bfd_rt_priority 100", "expected 1-99"),
+            ("bfd_rt_priority high", "expected 1-99"),
+            ("bfd_priority 20", "expected -20 to 19"),
+            ("bfd_priority -21", "expected -20 to 19"),
+            ("bfd_cpu_affinity", "at least one CPU"),
+            ("bfd_cpu_affinity 0 x", "not a CPU number"),
+            ("bfd_cpu_affinity -1", "not a CPU number"),
+        ] {
+            let e = map(&conf(&format!("global_defs {{\n {line}\n}}\n"))).unwrap_err();
+            assert!(e.message.contains(expected), "{line}: {}", e.message);
+            assert_eq!(e.span.line, 2, "{line}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`keepalived`]: the mapping of keepalived.conf's `bfd_instance` blocks onto
 //!   [`SessionConfig`]s.
 //! - [`DropCounters`]: every discarded packet is counted under one [`DropReason`].
+//! - [`scheduling`]: how the engine's thread is scheduled (real-time priority, nice value,
+//!   CPU affinity), as data; `linux::apply_scheduling` applies it.
 //! - `linux` (feature `linux`, on by default): UDP sockets for the engine under the
 //!   ha-core tokio driver, with received TTL / destination via `recvmsg` control
 //!   messages and a TTL floor per socket (255 for single hop).
@@ -18,8 +20,9 @@
 //! # Unsafe code
 //!
 //! The crate is `#![deny(unsafe_code)]`. The single exception is the private
-//! `linux::sys` module (`#[allow(unsafe_code)]`), a small wrapper around `setsockopt`
-//! and `recvmmsg` with ancillary data; each `unsafe` block there states why it is sound.
+//! `linux::sys` module (`#[allow(unsafe_code)]`), a small wrapper around `setsockopt`,
+//! `recvmmsg` with ancillary data and `sched_setscheduler`; each `unsafe` block there
+//! states why it is sound.
 //! Without the `linux` feature the crate contains no unsafe code.
 //!
 //! The engine only produces and consumes UDP payloads with their addressing
@@ -79,6 +82,7 @@ pub mod counters;
 pub mod engine;
 pub mod keepalived;
 pub mod packet;
+pub mod scheduling;
 pub mod session;
 
 #[cfg(feature = "linux")]

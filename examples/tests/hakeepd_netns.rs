@@ -651,6 +651,26 @@ fn runs_in_a_named_namespace_dumps_on_signals_and_stops_cleanly() {
     assert!(!pid_file.exists());
 }
 
+/// The scheduling policy and real-time priority of the thread of `pid` named `name`
+/// (fields 41 and 40 of its `stat`).
+fn thread_scheduling(pid: u32, name: &str) -> Option<(u32, u32)> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // After the command name come the fields from 3 (state) on.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3)?.parse().ok();
+        return Some((field(41)?, field(40)?));
+    }
+    None
+}
+
 #[test]
 #[ignore = "privileged: network namespaces, raw sockets, BFD sockets"]
 fn bfd_sessions_drive_vrrp_tracking() {
@@ -660,16 +680,21 @@ fn bfd_sessions_drive_vrrp_tracking() {
     let lab = Lab::new("hkf", 2);
     let conf = lab.dir.join("keepalived.conf");
     // a and b run a BFD session to each other; a's VRRP instance tracks it with weight 0
-    // (FAULT while it is down). b runs no VRRP instance.
-    let text = "global_defs {\n    vrrp_version 3\n}\n\
+    // (FAULT while it is down). b runs no VRRP instance. a's engine runs under SCHED_RR.
+    let text = "global_defs {\n    vrrp_version 3\n@a    bfd_rt_priority 10\n}\n\
         bfd_instance peer {\n@a  neighbor_ip 10.99.0.2\n@b  neighbor_ip 10.99.0.1\n\
             min_rx 50\n    min_tx 50\n    multiplier 3\n}\n\
         @a vrrp_instance VI_1 {\n@a    interface eth0\n@a    virtual_router_id 51\n\
         @a    priority 150\n@a    advert_int 0.1\n@a    track_bfd {\n@a        peer\n@a    }\n\
         @a    virtual_ipaddress {\n@a        10.99.0.100/24\n@a    }\n@a }\n";
     std::fs::write(&conf, text).unwrap();
-    start_hakeepd(&lab, 1, &conf, "a", "a.log");
+    let a = start_hakeepd(&lab, 1, &conf, "a", "a.log");
     let b = start_hakeepd(&lab, 2, &conf, "b", "b.log");
+    // `bfd_rt_priority` applies to the BFD engine's own thread: SCHED_RR (2) at 10, while
+    // the main thread stays SCHED_OTHER (0).
+    assert_eq!(thread_scheduling(a, "hakeepd-bfd"), Some((2, 10)));
+    assert_eq!(thread_scheduling(a, "hakeepd"), Some((0, 0)));
+    assert_eq!(thread_scheduling(b, "hakeepd-bfd"), Some((0, 0)));
     let ns = lab.ns(1);
     assert!(
         wait_for(Duration::from_secs(10), || {

@@ -199,8 +199,50 @@ const OTHER_SECTIONS: &[&str] = &[
     "net_namespace",
 ];
 
-/// Maps the VRRP sections of `conf`.
+/// Default weights of tracked objects that other sections define, by tracked-object name:
+/// a `bfd_instance`'s `weight` and `reverse` under `bfd:NAME` (see
+/// `ha_bfd::keepalived::KeepalivedBfd::track_defaults`). A track entry that names such an
+/// object without a `weight` of its own takes its default, as keepalived does; objects
+/// without one default to weight 0 (FAULT while down).
+pub type TrackDefaults = BTreeMap<String, TrackSpec>;
+
+/// Maps the VRRP sections of `conf`, with no [`TrackDefaults`].
 pub fn map(conf: &Config, interfaces: &dyn Interfaces) -> Result<KeepalivedVrrp, MapError> {
+    map_with_defaults(conf, interfaces, &TrackDefaults::new())
+}
+
+/// Maps the VRRP sections of `conf`; track entries without a weight of their own take
+/// theirs from `track_defaults`.
+///
+/// ```
+/// use ha_core::IfIndex;
+/// use ha_core::conf::{parse_str, Options};
+/// use ha_core::track::{TrackSpec, TrackWeight};
+/// use ha_vrrp::keepalived::{map_with_defaults, StaticInterfaces, TrackDefaults};
+///
+/// let conf = parse_str(r#"
+/// vrrp_instance VI_1 {
+///     interface eth0
+///     virtual_router_id 51
+///     track_bfd {
+///         to_router
+///     }
+///     virtual_ipaddress {
+///         192.0.2.100/24
+///     }
+/// }
+/// "#, &Options::default()).unwrap();
+/// let ifaces = StaticInterfaces::new().with("eth0", IfIndex(2), "192.0.2.1".parse().unwrap());
+/// let spec = TrackSpec { weight: TrackWeight::new(-30).unwrap(), reverse: false };
+/// let defaults = TrackDefaults::from([("bfd:to_router".to_string(), spec)]);
+/// let vrrp = map_with_defaults(&conf, &ifaces, &defaults).unwrap();
+/// assert_eq!(vrrp.host.instances[0].track[0].spec, spec);
+/// ```
+pub fn map_with_defaults(
+    conf: &Config,
+    interfaces: &dyn Interfaces,
+    track_defaults: &TrackDefaults,
+) -> Result<KeepalivedVrrp, MapError> {
     let mut out = KeepalivedVrrp::default();
     let mut defaults = Defaults {
         version: Version::V2,
@@ -222,8 +264,12 @@ pub fn map(conf: &Config, interfaces: &dyn Interfaces) -> Result<KeepalivedVrrp,
     for node in &conf.nodes {
         match node.keyword.as_str() {
             "vrrp_instance" => {
+                let bases = TrackBases {
+                    scripts: Some(&out.scripts),
+                    defaults: track_defaults,
+                };
                 let (config, extras) =
-                    instance(node, &defaults, &out.scripts, interfaces, &mut out.warnings)?;
+                    instance(node, &defaults, bases, interfaces, &mut out.warnings)?;
                 out.extras.insert(config.name.clone(), extras);
                 out.host.instances.push(config);
             }
@@ -252,7 +298,11 @@ pub fn map(conf: &Config, interfaces: &dyn Interfaces) -> Result<KeepalivedVrrp,
                 )?);
             }
             "vrrp_sync_group" => {
-                let (group, notify) = sync_group(node, &mut out.warnings)?;
+                let bases = TrackBases {
+                    scripts: None,
+                    defaults: track_defaults,
+                };
+                let (group, notify) = sync_group(node, bases, &mut out.warnings)?;
                 out.group_notify.insert(group.name.clone(), notify);
                 out.host.sync_groups.push(group);
             }
@@ -398,16 +448,28 @@ fn lines<T>(
     Ok(out)
 }
 
+/// Where track entries without a weight of their own take it from.
+#[derive(Clone, Copy)]
+struct TrackBases<'a> {
+    /// The `vrrp_script` definitions, where `track_script` entries are checked against
+    /// them (in an instance; a sync group's are not).
+    scripts: Option<&'a BTreeMap<String, VrrpScript>>,
+    /// Defaults of objects other sections define.
+    defaults: &'a TrackDefaults,
+}
+
 /// Reads `NAME [weight W [reverse]]` lines of a track block.
 fn track_block(
     node: &Node,
     prefix: &str,
-    scripts: Option<&BTreeMap<String, VrrpScript>>,
+    bases: TrackBases<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Vec<TrackConfig>, MapError> {
     let mut out = Vec::new();
     for c in &node.children {
         let name = c.keyword.clone();
+        let object = format!("{prefix}:{name}");
+        let scripts = bases.scripts.filter(|_| prefix == "script");
         let script = scripts.and_then(|s| s.get(&name));
         if scripts.is_some() && script.is_none() {
             warnings.push(Warning {
@@ -415,8 +477,15 @@ fn track_block(
                 message: format!("track_script {name}: no vrrp_script of that name"),
             });
         }
-        let mut weight = script.map(|s| s.weight).unwrap_or(TrackWeight::FAULT);
-        let mut reverse = script.is_some_and(|s| s.reverse);
+        let base = match script {
+            Some(s) => Some(TrackSpec {
+                weight: s.weight,
+                reverse: s.reverse,
+            }),
+            None => bases.defaults.get(&object).copied(),
+        };
+        let mut weight = base.map_or(TrackWeight::FAULT, |b| b.weight);
+        let mut reverse = base.is_some_and(|b| b.reverse);
         let mut initial = if script.is_some_and(|s| s.init_fail) {
             TrackState::Down
         } else {
@@ -447,7 +516,7 @@ fn track_block(
             initial = TrackState::Up;
         }
         out.push(TrackConfig {
-            object: format!("{prefix}:{name}"),
+            object,
             spec: TrackSpec { weight, reverse },
             initial,
         });
@@ -497,6 +566,7 @@ fn vrrp_script(node: &Node, warnings: &mut Vec<Warning>) -> Result<VrrpScript, M
 
 fn sync_group(
     node: &Node,
+    bases: TrackBases<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<(SyncGroupConfig, Notify), MapError> {
     let name = one_arg(node)?.to_string();
@@ -516,15 +586,15 @@ fn sync_group(
                     .members
                     .extend(c.children.iter().flat_map(|m| m.args.iter().cloned()));
             }
-            "track_interface" => group.track.extend(track_block(c, "if", None, warnings)?),
+            "track_interface" => group.track.extend(track_block(c, "if", bases, warnings)?),
             "track_script" => group
                 .track
-                .extend(track_block(c, "script", None, warnings)?),
-            "track_file" => group.track.extend(track_block(c, "file", None, warnings)?),
-            "track_bfd" => group.track.extend(track_block(c, "bfd", None, warnings)?),
+                .extend(track_block(c, "script", bases, warnings)?),
+            "track_file" => group.track.extend(track_block(c, "file", bases, warnings)?),
+            "track_bfd" => group.track.extend(track_block(c, "bfd", bases, warnings)?),
             "track_process" => group
                 .track
-                .extend(track_block(c, "process", None, warnings)?),
+                .extend(track_block(c, "process", bases, warnings)?),
             "notify_master" => notify.master = Some(c.args.join(" ")),
             "notify_backup" => notify.backup = Some(c.args.join(" ")),
             "notify_fault" => notify.fault = Some(c.args.join(" ")),
@@ -549,7 +619,7 @@ fn sync_group(
 fn instance(
     node: &Node,
     defaults: &Defaults,
-    scripts: &BTreeMap<String, VrrpScript>,
+    bases: TrackBases<'_>,
     interfaces: &dyn Interfaces,
     warnings: &mut Vec<Warning>,
 ) -> Result<(RouterConfig, InstanceExtras), MapError> {
@@ -671,11 +741,11 @@ fn instance(
                     }
                 };
             }
-            "track_interface" => track.extend(track_block(c, "if", None, warnings)?),
-            "track_script" => track.extend(track_block(c, "script", Some(scripts), warnings)?),
-            "track_file" => track.extend(track_block(c, "file", None, warnings)?),
-            "track_bfd" => track.extend(track_block(c, "bfd", None, warnings)?),
-            "track_process" => track.extend(track_block(c, "process", None, warnings)?),
+            "track_interface" => track.extend(track_block(c, "if", bases, warnings)?),
+            "track_script" => track.extend(track_block(c, "script", bases, warnings)?),
+            "track_file" => track.extend(track_block(c, "file", bases, warnings)?),
+            "track_bfd" => track.extend(track_block(c, "bfd", bases, warnings)?),
+            "track_process" => track.extend(track_block(c, "process", bases, warnings)?),
             "notify_master" => notify.master = Some(c.args.join(" ")),
             "notify_backup" => notify.backup = Some(c.args.join(" ")),
             "notify_fault" => notify.fault = Some(c.args.join(" ")),

@@ -68,6 +68,59 @@
 #[allow(unsafe_code)]
 mod sys;
 
+/// Applies `scheduling` to the calling thread (the one that will run the engine's driver):
+/// CPU affinity, then nice value, then `SCHED_RR` priority. Stops at the first change
+/// the kernel refuses.
+///
+/// ```no_run
+/// use ha_bfd::scheduling::{RealtimePriority, Scheduling};
+///
+/// let scheduling = Scheduling {
+///     realtime: RealtimePriority::new(50),
+///     cpu_affinity: vec![1],
+///     ..Scheduling::default()
+/// };
+/// std::thread::spawn(move || {
+///     ha_bfd::linux::apply_scheduling(&scheduling).expect("CAP_SYS_NICE");
+///     // build a current-thread tokio runtime here and run the engine's driver on it
+/// });
+/// ```
+pub fn apply_scheduling(scheduling: &Scheduling) -> Result<(), LinuxError> {
+    if !scheduling.cpu_affinity.is_empty() {
+        let what = || format!("CPU affinity {:?}", scheduling.cpu_affinity);
+        let mut set = rustix::thread::CpuSet::new();
+        for &cpu in &scheduling.cpu_affinity {
+            if cpu >= rustix::thread::CpuSet::MAX_CPU {
+                return Err(LinuxError::Scheduling {
+                    what: what(),
+                    source: io::Error::new(io::ErrorKind::InvalidInput, "no such CPU"),
+                });
+            }
+            set.set(cpu);
+        }
+        rustix::thread::sched_setaffinity(None, &set).map_err(|e| LinuxError::Scheduling {
+            what: what(),
+            source: e.into(),
+        })?;
+    }
+    if let Some(nice) = scheduling.nice {
+        // Linux keeps a nice value per thread, and pid 0 names the calling one.
+        rustix::process::setpriority_process(None, i32::from(nice.get())).map_err(|e| {
+            LinuxError::Scheduling {
+                what: format!("nice {}", nice.get()),
+                source: e.into(),
+            }
+        })?;
+    }
+    if let Some(priority) = scheduling.realtime {
+        sys::set_realtime(priority.get()).map_err(|source| LinuxError::Scheduling {
+            what: format!("SCHED_RR priority {}", priority.get()),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// A driver for `engine` over `io` (a [`UdpIo`], or a wrapper around one), with the
 /// timers BFD needs: a timerfd ([`Timers::precise_many`]), which fires within a fraction
 /// of a millisecond where tokio's timer wheel fires one to two milliseconds late, and the
@@ -119,6 +172,7 @@ use crate::packet::{MULTIHOP_PORT, SINGLE_HOP_PORT};
 use crate::session::TTL_SECURITY;
 
 use crate::Engine;
+use crate::scheduling::Scheduling;
 
 /// An error from the kernel while setting up or using BFD sockets.
 #[derive(Debug, Error)]
@@ -162,6 +216,16 @@ pub enum LinuxError {
     /// A transmit without a destination port (not a BFD packet).
     #[error("transmit has no UDP destination port")]
     NoDestinationPort,
+    /// The thread's scheduling could not be changed ([`apply_scheduling`]).
+    #[error("cannot set {what}: {source}")]
+    Scheduling {
+        /// What: `SCHED_RR priority 50`, `nice -5`, `CPU affinity [1]`.
+        what: String,
+        /// The OS error (`EPERM` without `CAP_SYS_NICE`, `EINVAL` for a CPU that does
+        /// not exist).
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl From<LinuxError> for io::Error {
@@ -170,7 +234,8 @@ impl From<LinuxError> for io::Error {
             LinuxError::Socket(s) | LinuxError::Reactor(s) => io::Error::new(s.kind(), e),
             LinuxError::Bind { source, .. }
             | LinuxError::Connect { source, .. }
-            | LinuxError::SocketOption { source, .. } => io::Error::new(source.kind(), e),
+            | LinuxError::SocketOption { source, .. }
+            | LinuxError::Scheduling { source, .. } => io::Error::new(source.kind(), e),
             _ => io::Error::new(io::ErrorKind::InvalidInput, e),
         }
     }

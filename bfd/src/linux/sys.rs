@@ -1,6 +1,6 @@
-//! The few system calls the standard library and `socket2` do not wrap: integer socket
-//! options and `recvmmsg` with ancillary data (received TTL / hop limit, destination
-//! address and arrival interface), many datagrams per call.
+//! The few system calls the standard library, `socket2` and `rustix` do not wrap: integer
+//! socket options, `recvmmsg` with ancillary data (received TTL / hop limit, destination
+//! address and arrival interface), many datagrams per call, and `sched_setscheduler`.
 //!
 //! This is the only module of the crate allowed to use `unsafe`; every block says why it
 //! is sound.
@@ -32,6 +32,22 @@ pub(crate) fn set_int_option(
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Puts the calling thread under `SCHED_RR` at `priority` (1–99). On Linux, scheduling
+/// is per thread, and `sched_setscheduler` with pid 0 changes the calling thread only.
+pub(crate) fn set_realtime(priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: libc::c_int::from(priority),
+    };
+    // SAFETY: `param` is a fully initialised local that outlives the call; the kernel only
+    // reads it. Pid 0 names the calling thread, which exists.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &raw const param) };
     if rc == 0 {
         Ok(())
     } else {

@@ -23,7 +23,9 @@
 //! # secret = "s3cret"
 //! ```
 //!
-//! Every state change is logged with `tracing` (`RUST_LOG` filters). SIGINT or SIGTERM
+//! `--rt-priority`, `--nice` and `--cpu-affinity` schedule the engine's thread as
+//! keepalived's `bfd_rt_priority`, `bfd_priority` and `bfd_cpu_affinity` do its BFD
+//! process. Every state change is logged with `tracing` (`RUST_LOG` filters). SIGINT or SIGTERM
 //! removes every session, which tells each peer AdminDown (a planned shutdown, not a
 //! failure), then exits. Binds UDP 3784/4784: no root needed unless `interface` is used
 //! with link-local addresses that need it.
@@ -37,6 +39,7 @@ use std::time::Duration;
 use clap::Parser;
 use ha_bfd::auth::{AuthKey, AuthType, KeyRing};
 use ha_bfd::linux::{ListenConfig, UdpIo};
+use ha_bfd::scheduling::{Nice, RealtimePriority, Scheduling};
 use ha_bfd::{Command, Engine, Event, Hop, SessionConfig, SessionId};
 use ha_core::IfIndex;
 use ha_core::driver::DriverEvent;
@@ -53,6 +56,32 @@ struct Args {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Run the engine under `SCHED_RR` at this priority, 1-99, as keepalived's
+    /// `bfd_rt_priority` (needs `CAP_SYS_NICE`). BFD at 10 ms needs a thread that runs on
+    /// time.
+    #[arg(long, value_parser = realtime_priority)]
+    rt_priority: Option<RealtimePriority>,
+    /// The engine's nice value, -20 to 19, as keepalived's `bfd_priority`.
+    #[arg(long, allow_hyphen_values = true, value_parser = nice)]
+    nice: Option<Nice>,
+    /// The CPUs the engine may run on, comma-separated, as keepalived's
+    /// `bfd_cpu_affinity`.
+    #[arg(long, value_delimiter = ',')]
+    cpu_affinity: Vec<usize>,
+}
+
+fn realtime_priority(v: &str) -> Result<RealtimePriority, String> {
+    v.parse()
+        .ok()
+        .and_then(RealtimePriority::new)
+        .ok_or_else(|| format!("{v:?}: expected 1-99"))
+}
+
+fn nice(v: &str) -> Result<Nice, String> {
+    v.parse()
+        .ok()
+        .and_then(Nice::new)
+        .ok_or_else(|| format!("{v:?}: expected -20 to 19"))
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -248,6 +277,19 @@ fn main() -> ExitCode {
     if sessions.is_empty() {
         error!("no [[session]] configured");
         return ExitCode::FAILURE;
+    }
+    // The runtime below runs on this thread: schedule it before it starts.
+    let scheduling = Scheduling {
+        realtime: args.rt_priority,
+        nice: args.nice,
+        cpu_affinity: args.cpu_affinity,
+    };
+    if !scheduling.is_default() {
+        if let Err(e) = ha_bfd::linux::apply_scheduling(&scheduling) {
+            error!(%e, "cannot schedule the engine as asked");
+            return ExitCode::FAILURE;
+        }
+        info!(?scheduling, "scheduling set");
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use ha_bfd::keepalived::KeepalivedBfd;
 use ha_bfd::linux::{ListenConfig, UdpIo};
+use ha_bfd::scheduling::Scheduling;
 use ha_bfd::{Command, Engine, Event, Hop, SessionId, State};
-use ha_core::driver::{DriverEvent, DriverHandle};
-use tokio::sync::mpsc;
-use tracing::{error, info};
+use ha_core::driver::{DriverEvent, DriverHandle, EventStream};
+use tracing::{error, info, warn};
 
 /// A BFD session changed between up and not up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,8 +31,11 @@ pub struct Bfd {
 }
 
 impl Bfd {
-    /// Opens the sockets the sessions need and starts the engine; changes are sent to
-    /// `out`.
+    /// Starts the engine on a thread of its own, scheduled as `global_defs` asks
+    /// (`bfd_rt_priority`, `bfd_priority`, `bfd_cpu_affinity`), as keepalived runs BFD in
+    /// a process of its own: at 10 ms intervals the engine cannot wait behind health
+    /// checks or a reload on the daemon's main thread. Opens the sockets the sessions
+    /// need; changes are sent to `out`.
     pub fn start(
         mapped: &KeepalivedBfd,
         out: impl Fn(BfdChange) + Send + 'static,
@@ -49,13 +52,15 @@ impl Bfd {
                 .any(|s| matches!(s.session.hop, Hop::MultiHop { .. })),
             ..ListenConfig::default()
         };
-        let io = UdpIo::open(&listen).map_err(|e| format!("BFD sockets: {e}"))?;
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7);
-        let engine = Engine::new(ha_core::rng::seeded(seed));
-        let (driver, handle, mut events) = ha_bfd::linux::driver(engine, io);
+        let scheduling = mapped.scheduling.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || run_engine(&listen, &scheduling, &ready_tx))
+            .map_err(|e| format!("BFD thread: {e}"))?;
+        let (handle, mut events) = ready_rx
+            .recv()
+            .map_err(|_| "the BFD thread ended before it started".to_string())??;
         let mut ids = BTreeMap::new();
         let mut by_id = BTreeMap::new();
         for s in &sessions {
@@ -65,21 +70,9 @@ impl Bfd {
                 config: s.session.clone(),
             });
         }
+        // The engine's events cross to the daemon's runtime here.
         tokio::spawn(async move {
-            if let Err(e) = driver.run().await {
-                error!(%e, "BFD engine stopped");
-            }
-        });
-        let (tx, mut rx) = mpsc::unbounded_channel::<DriverEvent<Event>>();
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                if tx.send(e).is_err() {
-                    break;
-                }
-            }
-        });
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
+            while let Some(event) = events.recv().await {
                 if let DriverEvent::Endpoint(Event::StateChanged(c)) = event {
                     let Some((name, to_vrrp, to_checker)) = by_id.get(&c.session) else {
                         continue;
@@ -111,4 +104,57 @@ impl Bfd {
         }
         self.handle.stop().await;
     }
+}
+
+/// The name of the engine's thread (`ps -L`, `/proc/PID/task/*/comm`).
+pub const THREAD_NAME: &str = "hakeepd-bfd";
+
+/// What the engine's thread hands back once its sockets are open.
+type Started = Result<(DriverHandle<Command>, EventStream<Event>), String>;
+
+/// The engine's thread: applies `scheduling`, opens the sockets, reports `ready`, then runs
+/// the driver on a runtime of its own until it is stopped.
+fn run_engine(
+    listen: &ListenConfig,
+    scheduling: &Scheduling,
+    ready: &std::sync::mpsc::Sender<Started>,
+) {
+    if !scheduling.is_default() {
+        // keepalived carries on too when the kernel refuses (no CAP_SYS_NICE).
+        match ha_bfd::linux::apply_scheduling(scheduling) {
+            Ok(()) => info!(?scheduling, "BFD thread scheduling set"),
+            Err(e) => warn!(%e, "BFD thread scheduling not set"),
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(format!("BFD runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let io = match UdpIo::open(listen) {
+            Ok(io) => io,
+            Err(e) => {
+                let _ = ready.send(Err(format!("BFD sockets: {e}")));
+                return;
+            }
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        let engine = Engine::new(ha_core::rng::seeded(seed));
+        let (driver, handle, events) = ha_bfd::linux::driver(engine, io);
+        if ready.send(Ok((handle, events))).is_err() {
+            return;
+        }
+        if let Err(e) = driver.run().await {
+            error!(%e, "BFD engine stopped");
+        }
+    });
 }

@@ -796,6 +796,13 @@ impl Daemon {
             warn!("{w}");
         }
         let bfd_changed = sessions(&self.loaded.bfd) != sessions(&loaded.bfd);
+        if !bfd_changed && self.loaded.bfd.scheduling != loaded.bfd.scheduling {
+            // The engine's thread is scheduled when it starts, as keepalived schedules its
+            // BFD process; restarting it would take every session down.
+            warn!(
+                "bfd_rt_priority / bfd_priority / bfd_cpu_affinity changed by reload: in effect when the BFD sessions next change or the daemon restarts"
+            );
+        }
         let statics = |v: &ha_vrrp::keepalived::KeepalivedVrrp| {
             format!(
                 "{:?}{:?}{:?}",

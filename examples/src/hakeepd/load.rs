@@ -59,8 +59,10 @@ pub fn load(
 /// Maps a parsed configuration.
 pub fn map(config: Config, interfaces: &dyn Interfaces) -> Result<Loaded, LoadError> {
     let (settings, mut warnings) = settings(&config).map_err(|e| LoadError::Map(e.to_string()))?;
-    let vrrp =
-        ha_vrrp::keepalived::map(&config, interfaces).map_err(|e| LoadError::Map(e.to_string()))?;
+    // BFD first: a `track_bfd` entry without a weight takes its `bfd_instance`'s.
+    let bfd = ha_bfd::keepalived::map(&config).map_err(|e| LoadError::Map(e.to_string()))?;
+    let vrrp = ha_vrrp::keepalived::map_with_defaults(&config, interfaces, &bfd.track_defaults())
+        .map_err(|e| LoadError::Map(e.to_string()))?;
     warnings.extend(vrrp.warnings.iter().map(|w| ConfWarning {
         span: w.span.clone(),
         message: w.message.clone(),
@@ -70,7 +72,6 @@ pub fn map(config: Config, interfaces: &dyn Interfaces) -> Result<Loaded, LoadEr
         span: w.span.clone(),
         message: w.message.clone(),
     }));
-    let bfd = ha_bfd::keepalived::map(&config).map_err(|e| LoadError::Map(e.to_string()))?;
     warnings.extend(bfd.warnings.iter().map(|w| ConfWarning {
         span: w.span.clone(),
         message: w.message.clone(),
@@ -155,4 +156,77 @@ pub async fn system_interfaces() -> Result<StaticInterfaces, String> {
         }
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use ha_core::IfIndex;
+    use ha_core::conf::parse_str;
+    use ha_core::track::{TrackSpec, TrackWeight};
+
+    use super::*;
+
+    fn spec(weight: i64, reverse: bool) -> TrackSpec {
+        TrackSpec {
+            weight: TrackWeight::new(weight).unwrap(),
+            reverse,
+        }
+    }
+
+    /// As in keepalived, a `track_bfd` entry without a weight takes its `bfd_instance`'s
+    /// `weight` and `reverse`; one with a weight keeps its own weight, and the instance's
+    /// `reverse` unless it says `reverse` or `noreverse` itself.
+    #[test]
+    fn track_bfd_entries_default_to_their_instance_weight() {
+        let text = "\
+bfd_instance weighted {
+    neighbor_ip 192.0.2.2
+    weight -20 reverse
+}
+bfd_instance plain {
+    neighbor_ip 192.0.2.3
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    track_bfd {
+        weighted
+        plain
+        weighted weight 7
+    }
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+    }
+    track_bfd {
+        weighted
+    }
+}
+";
+        let config = parse_str(text, &Options::default()).unwrap();
+        let interfaces =
+            StaticInterfaces::new().with("eth0", IfIndex(2), "192.0.2.1".parse().unwrap());
+        let loaded = map(config, &interfaces).unwrap();
+        let track: Vec<_> = loaded.vrrp.host.instances[0]
+            .track
+            .iter()
+            .map(|t| (t.object.as_str(), t.spec))
+            .collect();
+        assert_eq!(
+            track,
+            [
+                ("bfd:weighted", spec(-20, true)),
+                ("bfd:plain", TrackSpec::default()),
+                ("bfd:weighted", spec(7, true)),
+            ]
+        );
+        assert_eq!(
+            loaded.vrrp.host.sync_groups[0].track[0].spec,
+            spec(-20, true)
+        );
+    }
 }
