@@ -29,10 +29,11 @@
 //!
 //! How the driver sleeps until a deadline is a choice ([`Timers`]): tokio's timer wheel
 //! by default (a millisecond granularity, so deadlines fire one to two milliseconds
-//! late, and tokio's paused test clock works), yielding for the last millisecond
-//! ([`Timers::Spin`], microseconds, for VRRP), or a Linux timerfd ([`Timers::TimerFd`],
-//! a fraction of a millisecond without polling, with deadlines that fall close together
-//! coalesced into one wake-up, for thousands of BFD sessions).
+//! late, and tokio's paused test clock works), a Linux timerfd ([`Timers::TimerFd`], a
+//! fraction of a millisecond without polling; for VRRP's Master_Down_Interval, and, with
+//! deadlines that fall close together coalesced into one wake-up, for thousands of BFD
+//! sessions), or, where there is no timerfd, yielding through the last milliseconds
+//! ([`Timers::Spin`]).
 //!
 //! The driver spawns nothing: [`Driver::run`] is a future the application awaits or spawns
 //! itself. Commands go in through a cloneable [`DriverHandle`]; events come out, in order,
@@ -93,9 +94,10 @@ use crate::{Cast, Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 #[cfg(target_os = "linux")]
 mod timerfd;
 
-/// How close to a deadline [`Timers::Spin`] stops sleeping and starts yielding: tokio's
-/// timer wheel has a 1 ms granularity and rounds sleeps up.
-pub const PRECISE_MARGIN: Duration = Duration::from_millis(1);
+/// How close to a deadline [`Timers::Spin`] stops sleeping and starts yielding: more than
+/// tokio's timer wheel wakes late (up to about two milliseconds: it rounds the deadline
+/// up to its next millisecond tick, and its park timeout up to a millisecond again).
+pub const PRECISE_MARGIN: Duration = Duration::from_millis(3);
 
 /// The granularity of tokio's timer wheel ([`Timers::Tokio`]): every sleep is rounded up
 /// to the next millisecond tick. (The driver then wakes up to two milliseconds late: see
@@ -125,10 +127,10 @@ pub enum Timers {
     #[default]
     Tokio,
     /// tokio's timer until [`PRECISE_MARGIN`] before the deadline, then yielding to the
-    /// runtime until it is reached: fires within microseconds, at the cost of up to a
-    /// millisecond of polling per deadline. For few deadlines specified tightly (VRRP's
-    /// Master_Down_Interval), not for thousands of BFD sessions. Needs a clock that
-    /// advances by itself (not tokio's paused test clock).
+    /// runtime until it is reached: fires within microseconds, at the cost of up to
+    /// [`PRECISE_MARGIN`] of polling per deadline. For few deadlines specified tightly
+    /// where there is no timerfd ([`Timers::TimerFd`] is as precise without the polling).
+    /// Needs a clock that advances by itself (not tokio's paused test clock).
     Spin,
     /// A Linux timerfd (`CLOCK_MONOTONIC`): the kernel wakes the driver within tens of
     /// microseconds of the deadline, without polling. Deadlines are fired no sooner than
@@ -400,7 +402,8 @@ where
 
     /// [`Timers::Spin`] when `precise`, else [`Timers::Tokio`]: deadlines within
     /// microseconds instead of up to two milliseconds late, for protocols with few
-    /// deadlines whose timing is specified tightly (VRRP's Master_Down_Interval).
+    /// deadlines whose timing is specified tightly, where [`Timers::TimerFd`] is not
+    /// available.
     pub fn set_precise_timers(&mut self, precise: bool) {
         self.timers = if precise { Timers::Spin } else { Timers::Tokio };
         self.timerfd = None;

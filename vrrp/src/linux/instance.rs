@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ha_core::driver::{Driver, DriverError, DriverEvent, DriverHandle, DriverStopped, EventStream};
+use ha_core::driver::{
+    Driver, DriverError, DriverEvent, DriverHandle, DriverStopped, EventStream, Timers,
+};
 use ha_core::track::{TrackSpec, TrackState, TrackWeight};
 use ha_core::{Endpoint, IfIndex, Instant, RecvMeta, Transmit};
 use thiserror::Error;
@@ -434,8 +436,15 @@ impl Instance {
         let endpoint = MemberRouter::new(endpoint);
         let (mut driver, handle, events) = Driver::with_clock(endpoint, socket, clock);
         // VRRP's Master_Down_Interval is specified to the microsecond and keepalived meets
-        // it; tokio alone would fire up to a millisecond late.
-        driver.set_precise_timers(true);
+        // it; tokio alone would fire one to two milliseconds late. A timerfd fires within
+        // a fraction of one without polling; failing that, yield through the last ones.
+        let precise = Timers::TimerFd {
+            coalesce: Duration::ZERO,
+        };
+        if let Err(error) = driver.set_timers(precise) {
+            warn!(instance = %name, %error, "no timerfd: polling for precise timers instead");
+            driver.set_precise_timers(true);
+        }
         info!(instance = %name, interface = %interface, ifindex = link.index.0, "VRRP instance starting");
         Ok((
             Instance {
