@@ -1,6 +1,7 @@
-//! keepalived.conf text through ha-core's grammar, then the `bfd_instance` mapping; every
-//! mapped session then goes into an engine. Nothing may panic, and every session the
-//! mapping produces must be one the engine accepts.
+//! keepalived.conf text through ha-core's grammar, then the `bfd_instance` and
+//! `global_defs` mapping; every mapped session then goes into an engine. Nothing may panic,
+//! every session the mapping produces must be one the engine accepts, and every instance
+//! has a tracking default.
 #![no_main]
 
 use ha_bfd::keepalived::map;
@@ -23,6 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(out) = map(&conf) else {
         return;
     };
+    let defaults = out.track_defaults();
+    assert_eq!(defaults.len(), out.instances.len());
+    if let Some(p) = out.scheduling.realtime {
+        assert!((1..=99).contains(&p.get()));
+    }
     let mut engine = Engine::new(ha_core::rng::seeded(1));
     for instance in out.sessions() {
         engine.handle_command(
