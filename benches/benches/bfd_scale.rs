@@ -24,7 +24,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command as Process};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +34,7 @@ use std::time::{Duration, Instant};
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Command, Engine, Event, SessionConfig, SessionId, State};
 use ha_core::driver::{DriverEvent, PacketIo, Timers};
+use ha_core::testbed::run;
 use ha_core::{RecvMeta, Transmit};
 
 const INTERVAL: Duration = Duration::from_millis(10);
@@ -61,18 +61,6 @@ fn receive_buffer() -> usize {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .map_or(ha_bfd::linux::DEFAULT_RECEIVE_BUFFER, |mib| mib << 20)
-}
-
-fn run(args: &[&str]) {
-    let out = Process::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Two namespaces joined by a veth pair; deleted (and FRR killed) on drop.
@@ -336,12 +324,7 @@ fn spawn_engine(
             };
             ha_bfd::linux::apply_scheduling(&scheduling).expect("SCHED_RR");
         }
-        let file = File::open(format!("/run/netns/{ns}")).expect("netns");
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns");
+        ha_core::testbed::enter_namespace(&ns).expect("setns");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

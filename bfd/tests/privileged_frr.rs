@@ -36,9 +36,9 @@ fn frr_peer(remote: IpAddr, local: IpAddr, multihop: bool, interval_ms: u64, mul
 fn up_and_kill(tag: &str, v6: bool, multihop: bool) {
     let lab = Lab::new(tag, 2);
     let (ours, theirs) = if v6 {
-        (lab.ip6(1), lab.ip6(2))
+        (lab.ip6(1).into(), lab.ip6(2).into())
     } else {
-        (lab.ip(1), lab.ip(2))
+        (lab.ip(1).into(), lab.ip(2).into())
     };
     let frr = Frr::start(&lab, 2, "frr", &frr_peer(ours, theirs, multihop, 100, 3));
     let mut config = session(1, ours, theirs, Duration::from_millis(100), 3);
@@ -136,7 +136,7 @@ fn frr_timer_renegotiation_both_ways() {
         return;
     }
     let lab = Lab::new("frt", 2);
-    let (ours, theirs) = (lab.ip(1), lab.ip(2));
+    let (ours, theirs): (IpAddr, IpAddr) = (lab.ip(1).into(), lab.ip(2).into());
     let frr = Frr::start(&lab, 2, "frr", &frr_peer(ours, theirs, false, 100, 3));
     let config: SessionConfig = session(1, ours, theirs, Duration::from_millis(100), 3);
     let mut bfd = OurBfd::start(&lab.ns(1), ListenConfig::default(), vec![config]);
@@ -216,7 +216,7 @@ fn frr_detects_our_crash_and_our_admin_down() {
         return;
     }
     let lab = Lab::new("fcr", 2);
-    let (ours, theirs) = (lab.ip(1), lab.ip(2));
+    let (ours, theirs): (IpAddr, IpAddr) = (lab.ip(1).into(), lab.ip(2).into());
     let frr = Frr::start(&lab, 2, "frr", &frr_peer(ours, theirs, false, 100, 3));
     let config = session(1, ours, theirs, Duration::from_millis(100), 3);
     let mut bfd = OurBfd::start(&lab.ns(1), ListenConfig::default(), vec![config.clone()]);

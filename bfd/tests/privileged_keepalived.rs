@@ -55,9 +55,9 @@ fn start_keepalived(lab: &Lab, i: usize, ours: IpAddr, theirs: IpAddr, extra: &s
 fn up_and_kill(tag: &str, v6: bool) {
     let lab = Lab::new(tag, 2);
     let (ours, theirs) = if v6 {
-        (lab.ip6(1), lab.ip6(2))
+        (lab.ip6(1).into(), lab.ip6(2).into())
     } else {
-        (lab.ip(1), lab.ip(2))
+        (lab.ip(1).into(), lab.ip(2).into())
     };
     // keepalived sends IPv6 with hop limit 64 unless told otherwise; single-hop BFD needs
     // 255 (RFC 5881 section 5).

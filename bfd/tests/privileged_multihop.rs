@@ -25,6 +25,7 @@ use ha_bfd::keepalived::map;
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::{Diagnostic, DropReason, Event, Hop, SessionConfig, SessionId, State};
 use ha_core::conf::{Options, parse_str};
+use ha_core::testbed::block_on_in_ns;
 use netns::{FRR_BFDD, Frr, Lab, OurBfd, binary_or_skip, root_or_skip, wait_for};
 
 const ID: SessionId = SessionId(1);
@@ -185,51 +186,34 @@ fn multihop_minimum_ttl_drops_packets_from_too_far() {
 #[test]
 #[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
 fn adapter_floor_drops_and_counts_low_ttl_datagrams() {
-    use std::os::fd::AsFd;
-
     use ha_core::driver::PacketIo;
 
     if !root_or_skip("adapter_floor") {
         return;
     }
     let lab = Lab::new("mfl", 1);
-    let path = format!("/run/netns/{}", lab.ns(1));
-    let result = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("namespace file");
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let listen = ListenConfig {
-                ipv6: false,
-                single_hop: false,
-                multihop_min_ttl: 255,
-                ..ListenConfig::default()
-            };
-            let mut io = UdpIo::open(&listen).expect("open");
-            let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
-            for (ttl, byte) in [(254, b'a'), (255, b'b')] {
-                sender.set_ttl(ttl).expect("ttl");
-                sender
-                    .send_to(&[byte], ("127.0.0.1", ha_bfd::packet::MULTIHOP_PORT))
-                    .expect("send");
-            }
-            let mut buf = [0u8; 64];
-            let (n, meta) = tokio::time::timeout(Duration::from_secs(5), io.recv(&mut buf))
-                .await
-                .expect("a datagram within 5 s")
-                .expect("recv");
-            (buf[..n].to_vec(), meta.ttl, io.ttl_dropped())
-        })
-    })
-    .join()
-    .expect("thread");
+    let result = block_on_in_ns(&lab.ns(1), || async {
+        let listen = ListenConfig {
+            ipv6: false,
+            single_hop: false,
+            multihop_min_ttl: 255,
+            ..ListenConfig::default()
+        };
+        let mut io = UdpIo::open(&listen).expect("open");
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+        for (ttl, byte) in [(254, b'a'), (255, b'b')] {
+            sender.set_ttl(ttl).expect("ttl");
+            sender
+                .send_to(&[byte], ("127.0.0.1", ha_bfd::packet::MULTIHOP_PORT))
+                .expect("send");
+        }
+        let mut buf = [0u8; 64];
+        let (n, meta) = tokio::time::timeout(Duration::from_secs(5), io.recv(&mut buf))
+            .await
+            .expect("a datagram within 5 s")
+            .expect("recv");
+        (buf[..n].to_vec(), meta.ttl, io.ttl_dropped())
+    });
     assert_eq!(result, (b"b".to_vec(), 255, 1));
 }
 
@@ -240,8 +224,6 @@ fn adapter_floor_drops_and_counts_low_ttl_datagrams() {
 #[test]
 #[ignore = "privileged: needs root and network namespaces; run by scripts/test.sh"]
 fn adapter_sends_on_after_port_unreachable() {
-    use std::os::fd::AsFd;
-
     use ha_core::driver::PacketIo;
     use ha_core::{IfIndex, Transmit};
 
@@ -249,47 +231,32 @@ fn adapter_sends_on_after_port_unreachable() {
         return;
     }
     let lab = Lab::new("mpu", 1);
-    let path = format!("/run/netns/{}", lab.ns(1));
-    let results = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("namespace file");
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            // Nothing listens on 4784: every packet draws an ICMP port unreachable.
-            let listen = ListenConfig {
-                ipv6: false,
-                multihop: false,
-                ..ListenConfig::default()
-            };
-            let mut io = UdpIo::open(&listen).expect("open");
-            let transmit = Transmit {
-                destination: "127.0.0.1".parse().expect("address"),
-                destination_port: Some(ha_bfd::packet::MULTIHOP_PORT),
-                source: Some("127.0.0.1".parse().expect("address")),
-                source_port: Some(49_999),
-                interface: None::<IfIndex>,
-                ttl: 255,
-            };
-            let mut results = Vec::new();
-            for _ in 0..4 {
-                results.push(
-                    io.send(&transmit, &[0u8; 24])
-                        .await
-                        .map_err(|e| e.to_string()),
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            results
-        })
-    })
-    .join()
-    .expect("thread");
+    let results = block_on_in_ns(&lab.ns(1), || async {
+        // Nothing listens on 4784: every packet draws an ICMP port unreachable.
+        let listen = ListenConfig {
+            ipv6: false,
+            multihop: false,
+            ..ListenConfig::default()
+        };
+        let mut io = UdpIo::open(&listen).expect("open");
+        let transmit = Transmit {
+            destination: "127.0.0.1".parse().expect("address"),
+            destination_port: Some(ha_bfd::packet::MULTIHOP_PORT),
+            source: Some("127.0.0.1".parse().expect("address")),
+            source_port: Some(49_999),
+            interface: None::<IfIndex>,
+            ttl: 255,
+        };
+        let mut results = Vec::new();
+        for _ in 0..4 {
+            results.push(
+                io.send(&transmit, &[0u8; 24])
+                    .await
+                    .map_err(|e| e.to_string()),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        results
+    });
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }

@@ -16,7 +16,6 @@ mod netns;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -105,12 +104,7 @@ fn http(ns: &str, method: &str, path: &str) -> Option<(u16, String)> {
     let ns = ns.to_string();
     let request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     thread::spawn(move || -> Option<(u16, String)> {
-        let file = std::fs::File::open(format!("/run/netns/{ns}")).ok()?;
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .ok()?;
+        ha_core::testbed::enter_namespace(&ns).ok()?;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", HTTP_PORT)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         s.write_all(request.as_bytes()).ok()?;

@@ -12,6 +12,8 @@
 //! - [`sim`]: a deterministic network simulator for whole clusters — for our tests and
 //!   for yours.
 //! - [`driver`] (feature `tokio`): runs any endpoint over an async packet I/O on tokio.
+//! - `testbed` (feature `testbed`, Linux, root): network-namespace labs for privileged
+//!   tests against real kernels and reference peers.
 #![forbid(unsafe_code)]
 
 pub mod conf;
@@ -24,6 +26,8 @@ pub mod track;
 
 #[cfg(feature = "tokio")]
 pub mod driver;
+#[cfg(all(feature = "testbed", target_os = "linux"))]
+pub mod testbed;
 
 pub use endpoint::{Cast, Endpoint, IfIndex, Input, RecvMeta, Transmit};
 pub use time::Instant;

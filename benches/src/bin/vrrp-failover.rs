@@ -26,10 +26,8 @@
 //! timestamps), which gives "transition → first GARP".
 #![forbid(unsafe_code)]
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -390,41 +388,32 @@ struct VipProbe {
 
 impl VipProbe {
     fn new(ns: &str) -> Result<VipProbe, String> {
-        let file = File::open(format!("/run/netns/{ns}")).map_err(|e| e.to_string())?;
+        if !std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+            return Err(format!("no namespace {ns}"));
+        }
         let (tx, rx) =
             std::sync::mpsc::channel::<(bool, Duration, std::sync::mpsc::Sender<Option<Instant>>)>(
             );
-        thread::spawn(move || {
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let netlink = Netlink::connect().expect("netlink");
-                let link = netlink.link_by_name("eth0").await.expect("eth0");
-                while let Ok((want, timeout, reply)) = rx.recv() {
-                    let end = Instant::now() + timeout;
-                    let mut at = None;
-                    while Instant::now() < end {
-                        let has = netlink
-                            .addresses(link.index)
-                            .await
-                            .map(|a| a.iter().any(|a| a.address == IpAddr::V4(VIP)))
-                            .unwrap_or(false);
-                        if has == want {
-                            at = Some(Instant::now());
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(1)).await;
+        ha_core::testbed::spawn_in_ns(ns, "vip-probe", move || async move {
+            let netlink = Netlink::connect().expect("netlink");
+            let link = netlink.link_by_name("eth0").await.expect("eth0");
+            while let Ok((want, timeout, reply)) = rx.recv() {
+                let end = Instant::now() + timeout;
+                let mut at = None;
+                while Instant::now() < end {
+                    let has = netlink
+                        .addresses(link.index)
+                        .await
+                        .map(|a| a.iter().any(|a| a.address == IpAddr::V4(VIP)))
+                        .unwrap_or(false);
+                    if has == want {
+                        at = Some(Instant::now());
+                        break;
                     }
-                    let _ = reply.send(at);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-            });
+                let _ = reply.send(at);
+            }
         });
         Ok(VipProbe { ask: tx })
     }
@@ -507,18 +496,8 @@ fn child(args: &[String]) -> ExitCode {
         eprintln!("bad priority or interval");
         return ExitCode::FAILURE;
     };
-    let file = match File::open(format!("/run/netns/{ns}")) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{ns}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = rustix::thread::move_into_link_name_space(
-        file.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::Network),
-    ) {
-        eprintln!("setns: {e}");
+    if let Err(e) = ha_core::testbed::enter_namespace(ns) {
+        eprintln!("entering namespace {ns}: {e}");
         return ExitCode::FAILURE;
     }
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
