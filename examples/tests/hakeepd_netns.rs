@@ -709,7 +709,11 @@ fn bfd_sessions_drive_vrrp_tracking() {
     });
     assert!(took.is_some(), "{}", lab.log("a.log"));
     assert!(!lab.has(1, VIP), "a FAULT instance keeps no address");
-    assert_eq!(status(&ns)["tracked"]["bfd:peer"], "DOWN");
+    let s = status(&ns);
+    assert_eq!(s["tracked"]["bfd:peer"], "DOWN");
+    // The engine ran on its timerfd throughout; its driver's reports are counted.
+    assert_eq!(s["bfd_driver"]["timer_failures"], 0, "{s}");
+    assert!(s["bfd_driver"]["late_timers"].is_u64(), "{s}");
     // The peer returns: BFD comes Up again and the instance takes the address back.
     start_hakeepd(&lab, 2, &conf, "b", "b2.log");
     assert!(

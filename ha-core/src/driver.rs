@@ -279,6 +279,32 @@ pub enum DriverEvent<Ev> {
     },
 }
 
+impl<Ev> DriverEvent<Ev> {
+    /// The endpoint's event as `Ok`, or the driver's own report as `Err`. A report carries
+    /// no endpoint event, so it comes back as a `DriverEvent` of whichever event type the
+    /// caller needs, for passing it on.
+    ///
+    /// ```
+    /// use ha_core::driver::DriverEvent;
+    ///
+    /// let report: DriverEvent<u8> = DriverEvent::RecvFailed { error: "EIO".into() };
+    /// let passed_on: Result<u8, DriverEvent<()>> = report.into_endpoint();
+    /// assert_eq!(passed_on, Err(DriverEvent::RecvFailed { error: "EIO".into() }));
+    /// assert_eq!(DriverEvent::Endpoint(7u8).into_endpoint::<()>(), Ok(7));
+    /// ```
+    pub fn into_endpoint<T>(self) -> Result<Ev, DriverEvent<T>> {
+        Err(match self {
+            DriverEvent::Endpoint(event) => return Ok(event),
+            DriverEvent::SendFailed { transmit, error } => {
+                DriverEvent::SendFailed { transmit, error }
+            }
+            DriverEvent::RecvFailed { error } => DriverEvent::RecvFailed { error },
+            DriverEvent::LateTimer { late } => DriverEvent::LateTimer { late },
+            DriverEvent::TimerFailed { error } => DriverEvent::TimerFailed { error },
+        })
+    }
+}
+
 mod duration_micros {
     use std::time::Duration;
 

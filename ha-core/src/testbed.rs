@@ -194,6 +194,7 @@ impl Lab {
 
     /// Makes `n` namespaces on one bridge for test `tag` (a short word).
     pub fn new(tag: &str, n: usize) -> Lab {
+        assert!((1..=253).contains(&n), "a lab has 1 to 253 hosts, not {n}");
         let lab = Lab::empty(tag, n);
         let br = lab.bridge();
         lab.add_ns(&br);
@@ -298,19 +299,27 @@ impl Lab {
         format!("{}{i}", self.prefix)
     }
 
+    /// Namespace `i`'s host number in its addresses; panics unless it is one of the lab's.
+    fn host(&self, i: usize) -> u8 {
+        match u8::try_from(i) {
+            Ok(host) if i >= 1 && i <= self.n => host,
+            _ => panic!("host {i} of {}", self.n),
+        }
+    }
+
     /// `10.99.0.i`, on namespace `i`'s `eth0`.
     pub fn ip(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 99, 0, i as u8)
+        Ipv4Addr::new(10, 99, 0, self.host(i))
     }
 
     /// `fe80::i`, namespace `i`'s link-local address.
     pub fn ll(&self, i: usize) -> Ipv6Addr {
-        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i as u16)
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, self.host(i).into())
     }
 
     /// `fd99::i`, namespace `i`'s unique local IPv6 address.
     pub fn ip6(&self, i: usize) -> Ipv6Addr {
-        Ipv6Addr::new(0xfd99, 0, 0, 0, 0, 0, 0, i as u16)
+        Ipv6Addr::new(0xfd99, 0, 0, 0, 0, 0, 0, self.host(i).into())
     }
 
     /// In a [`routed`](Self::routed) lab: the address of A (`end` 1) or B (`end` 3).

@@ -3,13 +3,16 @@
 //! checkers (`BFD_CHECK`), as the instance's flags say.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ha_bfd::keepalived::KeepalivedBfd;
 use ha_bfd::linux::{ListenConfig, UdpIo};
 use ha_bfd::scheduling::Scheduling;
 use ha_bfd::{Command, Engine, Event, Hop, SessionId, State};
 use ha_core::driver::{DriverEvent, DriverHandle, EventStream};
-use tracing::{error, info, warn};
+use serde::Serialize;
+use tracing::{debug, error, info, warn};
 
 /// A BFD session changed between up and not up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +25,61 @@ pub struct BfdChange {
     pub to_vrrp: bool,
     /// Whether checkers follow it.
     pub to_checker: bool,
+}
+
+/// What the BFD engine's driver reported about itself, over the daemon's life (they
+/// survive the engine's restarts on reload).
+#[derive(Debug, Default)]
+pub struct DriverReports {
+    late_timers: AtomicU64,
+    io_failures: AtomicU64,
+    timer_failures: AtomicU64,
+}
+
+/// [`DriverReports`] at one moment, for the status document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DriverReportCounts {
+    /// Timers that fired more than a millisecond late.
+    pub late_timers: u64,
+    /// Datagrams not sent, and receive errors.
+    pub io_failures: u64,
+    /// Times the precise (timerfd) timer failed and the engine fell back to tokio's.
+    pub timer_failures: u64,
+}
+
+impl DriverReports {
+    /// The counts now.
+    pub fn counts(&self) -> DriverReportCounts {
+        DriverReportCounts {
+            late_timers: self.late_timers.load(Ordering::Relaxed),
+            io_failures: self.io_failures.load(Ordering::Relaxed),
+            timer_failures: self.timer_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Logs and counts one of the driver's reports about itself.
+    fn record(&self, report: &DriverEvent<()>) {
+        let counter = match report {
+            DriverEvent::Endpoint(()) => return,
+            DriverEvent::SendFailed { transmit, error } => {
+                warn!(destination = %transmit.destination, %error, "BFD packet not sent");
+                &self.io_failures
+            }
+            DriverEvent::RecvFailed { error } => {
+                warn!(%error, "BFD receive failed");
+                &self.io_failures
+            }
+            DriverEvent::LateTimer { late } => {
+                debug!(?late, "BFD timer fired late");
+                &self.late_timers
+            }
+            DriverEvent::TimerFailed { error } => {
+                warn!(%error, "BFD precise timer failed, falling back to tokio's");
+                &self.timer_failures
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The running engine.
@@ -38,6 +96,7 @@ impl Bfd {
     /// need; changes are sent to `out`.
     pub fn start(
         mapped: &KeepalivedBfd,
+        reports: Arc<DriverReports>,
         out: impl Fn(BfdChange) + Send + 'static,
     ) -> Result<Bfd, String> {
         let sessions = mapped.sessions();
@@ -73,7 +132,14 @@ impl Bfd {
         // The engine's events cross to the daemon's runtime here.
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                if let DriverEvent::Endpoint(Event::StateChanged(c)) = event {
+                let event = match event.into_endpoint() {
+                    Ok(event) => event,
+                    Err(report) => {
+                        reports.record(&report);
+                        continue;
+                    }
+                };
+                if let Event::StateChanged(c) = event {
                     let Some((name, to_vrrp, to_checker)) = by_id.get(&c.session) else {
                         continue;
                     };
@@ -157,4 +223,55 @@ fn run_engine(
             error!(%e, "BFD engine stopped");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ha_core::Transmit;
+
+    use super::*;
+
+    #[test]
+    fn driver_reports_are_counted_by_kind() {
+        let reports = DriverReports::default();
+        let transmit = Transmit {
+            destination: "192.0.2.2".parse().expect("address"),
+            destination_port: Some(3784),
+            source: None,
+            source_port: Some(49152),
+            interface: None,
+            ttl: 255,
+        };
+        for report in [
+            DriverEvent::SendFailed {
+                transmit,
+                error: "ENOBUFS".into(),
+            },
+            DriverEvent::RecvFailed {
+                error: "EIO".into(),
+            },
+            DriverEvent::LateTimer {
+                late: Duration::from_millis(2),
+            },
+            DriverEvent::LateTimer {
+                late: Duration::from_millis(3),
+            },
+            DriverEvent::TimerFailed {
+                error: "EBADF".into(),
+            },
+            DriverEvent::Endpoint(()),
+        ] {
+            reports.record(&report);
+        }
+        assert_eq!(
+            reports.counts(),
+            DriverReportCounts {
+                late_timers: 2,
+                io_failures: 2,
+                timer_failures: 1,
+            }
+        );
+    }
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use super::bfd::{Bfd, BfdChange};
+use super::bfd::{Bfd, BfdChange, DriverReportCounts, DriverReports};
 use super::load::{Loaded, load, system_interfaces};
 use super::lvs::{Lvs, VirtualServerStatus};
 use super::notify::{Notifier, NotifyState, Scripts};
@@ -200,6 +200,8 @@ pub struct Status {
     pub virtual_servers: Vec<VirtualServerStatus>,
     /// BFD sessions: up or not.
     pub bfd: BTreeMap<String, bool>,
+    /// What the BFD engine's driver reported: late timers, I/O failures.
+    pub bfd_driver: DriverReportCounts,
     /// The load balancer's state: `off`, `running`, or why it is not.
     pub ipvs: String,
     /// The IPVS table as `ipvsadm -Sn` would print it (dry run only).
@@ -263,6 +265,7 @@ pub struct Daemon {
     lvs_programmed: bool,
     bfd: Option<Bfd>,
     bfd_states: BTreeMap<String, bool>,
+    bfd_reports: Arc<DriverReports>,
 }
 
 /// A sender of control requests, for the HTTP endpoint.
@@ -366,6 +369,7 @@ impl Daemon {
             lvs_programmed: false,
             bfd: None,
             bfd_states: BTreeMap::new(),
+            bfd_reports: Arc::default(),
         };
         d.apply_tracking().await;
         d.start_bfd();
@@ -1042,7 +1046,7 @@ impl Daemon {
             return;
         }
         let tx = self.tx.clone();
-        match Bfd::start(&self.loaded.bfd, move |change| {
+        match Bfd::start(&self.loaded.bfd, self.bfd_reports.clone(), move |change| {
             let _ = tx.send(Input::Bfd(change));
         }) {
             Ok(b) => self.bfd = Some(b),
@@ -1183,6 +1187,7 @@ impl Daemon {
             },
             virtual_servers: self.lvs.as_ref().map(|l| l.status()).unwrap_or_default(),
             bfd: self.bfd_states.clone(),
+            bfd_driver: self.bfd_reports.counts(),
             ipvs: self.lvs_state.clone(),
             ipvs_table: self
                 .fake
@@ -1253,6 +1258,13 @@ impl Daemon {
             out += &format!(
                 "  Action failures: {}\n  Late timers: {}\n  I/O failures: {}\n",
                 i.counters.action_failures, i.counters.late_timers, i.counters.io_failures
+            );
+        }
+        if self.bfd.is_some() {
+            let b = self.bfd_reports.counts();
+            out += &format!(
+                "BFD:\n  Late timers: {}\n  I/O failures: {}\n  Timer failures: {}\n",
+                b.late_timers, b.io_failures, b.timer_failures
             );
         }
         self.write_dump("keepalived.stats", &out);

@@ -110,7 +110,7 @@ pub fn render(status: &Status) -> String {
         "Tracked scripts and files: 1 up, 0 down.",
         &tracked,
     );
-    let scalars: [(&str, &str, &str, u64); 7] = [
+    let scalars: [(&str, &str, &str, u64); 10] = [
         (
             "hakeepd_reloads_total",
             "counter",
@@ -152,6 +152,24 @@ pub fn render(status: &Status) -> String {
             "counter",
             "Lines dropped because a notify FIFO was full.",
             status.notify.fifo_drops,
+        ),
+        (
+            "hakeepd_bfd_late_timers_total",
+            "counter",
+            "BFD engine timers that fired more than a millisecond late.",
+            status.bfd_driver.late_timers,
+        ),
+        (
+            "hakeepd_bfd_io_failures_total",
+            "counter",
+            "BFD packets not sent, and BFD receive errors.",
+            status.bfd_driver.io_failures,
+        ),
+        (
+            "hakeepd_bfd_timer_failures_total",
+            "counter",
+            "Times the BFD engine's precise timer failed and it fell back to tokio's.",
+            status.bfd_driver.timer_failures,
         ),
     ];
     for (name, kind, help, value) in scalars {

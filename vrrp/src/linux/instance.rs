@@ -511,14 +511,14 @@ impl Instance {
         // once, router events to the applier in order.
         let splitter = async move {
             while let Some(event) = events.recv().await {
-                let event = match event {
-                    DriverEvent::Endpoint(MemberOutput::View(view)) => {
+                let event = match event.into_endpoint() {
+                    Ok(MemberOutput::View(view)) => {
                         if let Some(tap) = &sync {
                             (tap.0)(MemberOutput::View(view));
                         }
                         continue;
                     }
-                    DriverEvent::Endpoint(MemberOutput::Router(event)) => {
+                    Ok(MemberOutput::Router(event)) => {
                         if let Some(tap) = &sync {
                             if matches!(
                                 event,
@@ -529,12 +529,7 @@ impl Instance {
                         }
                         DriverEvent::Endpoint(event)
                     }
-                    DriverEvent::SendFailed { transmit, error } => {
-                        DriverEvent::SendFailed { transmit, error }
-                    }
-                    DriverEvent::RecvFailed { error } => DriverEvent::RecvFailed { error },
-                    DriverEvent::LateTimer { late } => DriverEvent::LateTimer { late },
-                    DriverEvent::TimerFailed { error } => DriverEvent::TimerFailed { error },
+                    Err(report) => report,
                 };
                 if apply_tx.send(event).is_err() {
                     break;
@@ -919,37 +914,26 @@ impl Applier<'_> {
     }
 
     async fn apply(&self, event: DriverEvent<Event>) {
-        let event = match event {
-            DriverEvent::Endpoint(e) => e,
-            DriverEvent::SendFailed { transmit, error } => {
-                warn!(instance = %self.name, destination = %transmit.destination, %error, "advertisement not sent");
-                let _ = self
-                    .observer
-                    .send(InstanceEvent::Driver(DriverEvent::SendFailed {
-                        transmit,
-                        error,
-                    }));
-                return;
-            }
-            DriverEvent::RecvFailed { error } => {
-                warn!(instance = %self.name, %error, "receive failed");
-                let _ = self
-                    .observer
-                    .send(InstanceEvent::Driver(DriverEvent::RecvFailed { error }));
-                return;
-            }
-            DriverEvent::LateTimer { late } => {
-                debug!(instance = %self.name, late_us = late.as_micros() as u64, "timer fired late");
-                let _ = self
-                    .observer
-                    .send(InstanceEvent::Driver(DriverEvent::LateTimer { late }));
-                return;
-            }
-            DriverEvent::TimerFailed { error } => {
-                warn!(instance = %self.name, %error, "precise timer failed, falling back to tokio's");
-                let _ = self
-                    .observer
-                    .send(InstanceEvent::Driver(DriverEvent::TimerFailed { error }));
+        let event = match event.into_endpoint() {
+            Ok(event) => event,
+            Err(report) => {
+                // The driver's own trouble: logged here, handed on to the observer as is.
+                match &report {
+                    DriverEvent::SendFailed { transmit, error } => {
+                        warn!(instance = %self.name, destination = %transmit.destination, %error, "advertisement not sent");
+                    }
+                    DriverEvent::RecvFailed { error } => {
+                        warn!(instance = %self.name, %error, "receive failed");
+                    }
+                    DriverEvent::LateTimer { late } => {
+                        debug!(instance = %self.name, late_us = late.as_micros() as u64, "timer fired late");
+                    }
+                    DriverEvent::TimerFailed { error } => {
+                        warn!(instance = %self.name, %error, "precise timer failed, falling back to tokio's");
+                    }
+                    DriverEvent::Endpoint(()) => {}
+                }
+                let _ = self.observer.send(InstanceEvent::Driver(report));
                 return;
             }
         };
