@@ -21,6 +21,29 @@ pub fn keepalived_or_skip(test: &str) -> bool {
     ha_core::testbed::program_or_skip(test, "keepalived")
 }
 
+/// Hands the events of what runs on a namespace's thread to the test's thread.
+fn forward<E: Send + 'static>(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<E>,
+    to: std_mpsc::Sender<E>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if to.send(e).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Waits until the namespace's thread says whether `what` started; panics if it did not.
+fn wait_ready(what: &str, ns: &str, ready: &std_mpsc::Receiver<Result<(), String>>) {
+    match ready.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{what} in {ns} did not start: {e}"),
+        Err(e) => panic!("{what} in {ns} did not report: {e}"),
+    }
+}
+
 enum Ctl {
     Command(RouterCommand),
     Shutdown,
@@ -50,7 +73,7 @@ impl OurRouter {
         let (ev_tx, ev_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
         let thread = spawn_in_ns(ns, &format!("vrrp-{ns}"), move || async move {
-            let (instance, handle, mut events) = match Instance::start(config).await {
+            let (instance, handle, events) = match Instance::start(config).await {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
@@ -59,13 +82,7 @@ impl OurRouter {
             };
             let _ = ready_tx.send(Ok(()));
             let run = tokio::spawn(instance.run());
-            tokio::spawn(async move {
-                while let Some(e) = events.recv().await {
-                    if ev_tx.send(e).is_err() {
-                        break;
-                    }
-                }
-            });
+            forward(events, ev_tx);
             loop {
                 match ctl_rx.recv().await {
                     Some(Ctl::Command(c)) => {
@@ -89,11 +106,7 @@ impl OurRouter {
             // Let the event forwarder drain.
             tokio::task::yield_now().await;
         });
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("instance in {ns} did not start: {e}"),
-            Err(e) => panic!("instance in {ns} did not report: {e}"),
-        }
+        wait_ready("instance", ns, &ready_rx);
         OurRouter {
             ctl: ctl_tx,
             events: ev_rx,
@@ -222,7 +235,7 @@ impl OurSet {
         let (ev_tx, ev_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
         let thread = spawn_in_ns(ns, &format!("vrrpset-{ns}"), move || async move {
-            let (set, handle, mut events) = match InstanceSet::start(configs, groups).await {
+            let (set, handle, events) = match InstanceSet::start(configs, groups).await {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
@@ -231,13 +244,7 @@ impl OurSet {
             };
             let _ = ready_tx.send(Ok(()));
             let run = tokio::spawn(set.run());
-            let forward = tokio::spawn(async move {
-                while let Some(e) = events.recv().await {
-                    if ev_tx.send(e).is_err() {
-                        break;
-                    }
-                }
-            });
+            let forwarder = forward(events, ev_tx);
             loop {
                 match ctl_rx.recv().await {
                     Some(SetCtl::Command(name, c)) => {
@@ -268,13 +275,9 @@ impl OurSet {
             }
             let _ = run.await;
             drop(handle);
-            let _ = forward.await;
+            let _ = forwarder.await;
         });
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("instance set in {ns} did not start: {e}"),
-            Err(e) => panic!("instance set in {ns} did not report: {e}"),
-        }
+        wait_ready("instance set", ns, &ready_rx);
         OurSet {
             ctl: ctl_tx,
             events: ev_rx,
