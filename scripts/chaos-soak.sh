@@ -105,7 +105,7 @@ if [ -n "${HAKEEPD_BIN:-}" ]; then
   BIN=$HAKEEPD_BIN
 else
   echo "==> building hakeepd"
-  cargo build --quiet -p ha-examples --bin hakeepd
+  cargo build --quiet -p hakeepd --bin hakeepd
   BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/hakeepd
 fi
 [ -x "$BIN" ] || { echo "chaos-soak: no hakeepd binary at $BIN" >&2; exit 1; }

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "==> building hakeepd"
-cargo build --quiet -p ha-examples --bin hakeepd
+cargo build --quiet -p hakeepd --bin hakeepd
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/hakeepd
 
 echo "==> namespaces ${P}a ${P}b (routers) and ${P}c (client) on a bridge"

@@ -1,6 +1,4 @@
-//! Thin binaries composed from the `ha-rs` crates: `ha-sim` (the simulated-cluster demo),
-//! `hakeepd` (the keepalived-compatible daemon), `ipvsctl`, `hacheck`. Shared helpers for them live here.
-#![forbid(unsafe_code)]
-
-pub mod campaign;
-pub mod hakeepd;
+//! Thin binaries built from the ha-rs crates: `ha-sim` (the demo), `ha-campaign` (fault
+//! campaigns), `vrrpd`, `bfdd`, `ipvsctl` and `hacheck`. The per-machine node lives in
+//! `ha-node` (`examples/node`) and the keepalived-compatible daemon in `hakeepd`
+//! (`examples/hakeepd`).

@@ -32,7 +32,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BENCH=${HA_IPVS_BENCH:-1}
 
 echo "==> building hakeepd and ipvsctl (static)"
-json=$(cargo build -p ha-examples --release --target "$TARGET" --bin hakeepd --bin ipvsctl \
+json=$(cargo build -p hakeepd -p ha-examples --release --target "$TARGET" --bin hakeepd --bin ipvsctl \
   --message-format=json)
 bin_of() { # target name -> executable (cargo prints one JSON message a line)
   grep '"reason":"compiler-artifact"' <<<"$json" | grep -F "\"name\":\"$1\"" |

@@ -1,5 +1,5 @@
 //! `ha-campaign`: simulated fault campaigns against VRRP clusters (see
-//! `ha_examples::campaign`). Runs a range of seeds, or replays one with its trace.
+//! `ha_node::campaign`). Runs a range of seeds, or replays one with its trace.
 //!
 //! ```text
 //! cargo run --release -p ha-examples --bin ha-campaign -- --first 0 --count 100000
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use ha_examples::campaign::{BfdConfig, CampaignConfig, run_seed};
+use ha_node::campaign::{BfdConfig, CampaignConfig, run_seed};
 
 /// Random faults against simulated VRRP clusters, then invariants.
 #[derive(Parser, Debug)]

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use ha_core::IfIndex;
 use ha_core::conf::Options;
-use ha_examples::hakeepd::{config_test, exit};
 use ha_vrrp::keepalived::StaticInterfaces;
+use hakeepd::{config_test, exit};
 
 const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
 

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ha_core::conf::{Options, parse_str};
-use ha_examples::hakeepd::lvs::Lvs;
-use ha_examples::hakeepd::notify::Notifier;
-use ha_examples::hakeepd::script::{Account, AccountDb};
-use ha_examples::hakeepd::settings::FifoConf;
 use ha_healthcheck::SchedulerConfig;
 use ha_healthcheck::runner::Runner;
 use ha_ipvs::FakeIpvs;
 use ha_ipvs::model::Snapshot;
+use hakeepd::lvs::Lvs;
+use hakeepd::notify::Notifier;
+use hakeepd::script::{Account, AccountDb};
+use hakeepd::settings::FifoConf;
 
 fn listener() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -53,7 +53,7 @@ async fn start(text: &str) -> TestLvs {
     let (runner, handle, verdicts) =
         Runner::new(SchedulerConfig::default(), ha_core::rng::seeded(1));
     tokio::spawn(runner.run());
-    let scripts = ha_examples::hakeepd::lvs::ScriptPolicy {
+    let scripts = hakeepd::lvs::ScriptPolicy {
         account: Account::ROOT,
         security: false,
     };

@@ -1,7 +1,7 @@
 //! A few hundred seeds of the simulated fault campaign on every test run; the long
 //! campaign is `ha-campaign --count 100000` (see RELIABILITY.md).
 
-use ha_examples::campaign::{CampaignConfig, run_campaign};
+use ha_node::campaign::{CampaignConfig, run_campaign};
 
 #[test]
 fn three_hundred_seeds_hold_every_invariant() {

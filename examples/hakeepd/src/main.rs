@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ha_examples::hakeepd::daemon::{Daemon, DaemonOptions, IpvsTarget, json_signal};
-use ha_examples::hakeepd::{config_test, exit, http, load};
+use hakeepd::daemon::{Daemon, DaemonOptions, IpvsTarget, json_signal};
+use hakeepd::{config_test, exit, http, load};
 use tracing::{error, info};
 
 /// keepalived-compatible options.

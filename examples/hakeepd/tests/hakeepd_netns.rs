@@ -11,7 +11,7 @@
 //! The namespaces and every process are removed by the lab, also on failure. Run as
 //! root by scripts/test.sh (`cargo test -- --ignored`).
 
-#[path = "../../vrrp/tests/netns/mod.rs"]
+#[path = "../../../vrrp/tests/netns/mod.rs"]
 mod netns;
 
 use std::io::{Read, Write};
